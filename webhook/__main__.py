@@ -1,0 +1,7 @@
+"""``python -m webhook`` runs the same CLI as the ``otel-injector`` console script."""
+
+import sys
+
+from webhook.cli import main
+
+sys.exit(main())

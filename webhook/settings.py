@@ -1,0 +1,227 @@
+"""Settings, read once into frozen objects.
+
+Precedence, highest first: command-line flag, environment variable, YAML config file,
+built-in default. Every setting has an environment variable named ``OTEL_INJECTOR_<FIELD>``
+(upper-cased), and the YAML file uses the field names as keys. Unknown keys and bad values
+are errors at start-up, not surprises at admission time.
+
+:class:`InjectionSettings` holds only what the pure mutation needs; :class:`Settings` adds
+what the server needs around it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from webhook import names
+from webhook.quantity import QuantityError, parse_quantity
+
+# The collector version the local test bench builds and validates the default config
+# against; the default image is the official core distribution at the same version.
+COLLECTOR_VERSION = "0.164.0"
+DEFAULT_IMAGE = f"otel/opentelemetry-collector:{COLLECTOR_VERSION}"
+
+SidecarMode = Literal["native", "container"]
+SIDECAR_MODES: tuple[SidecarMode, ...] = ("native", "container")
+OtlpProtocol = Literal["grpc", "http/protobuf"]
+OTLP_PROTOCOLS: tuple[OtlpProtocol, ...] = ("grpc", "http/protobuf")
+
+ENV_PREFIX = "OTEL_INJECTOR_"
+DEFAULT_NAMESPACE = "otel-injector"
+BASE_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the injector cannot run with. The message names it."""
+
+
+@dataclass(frozen=True)
+class InjectionSettings:
+    """Everything the pure injection needs. Immutable, so one instance is shared by all
+    requests; a config change produces a new instance (``dataclasses.replace``).
+    """
+
+    sidecar_image: str = DEFAULT_IMAGE
+    sidecar_image_pull_policy: str = "IfNotPresent"
+    sidecar_mode: SidecarMode = "native"
+    sidecar_cpu_request: str = "50m"
+    sidecar_cpu_limit: str = "500m"
+    sidecar_memory_request: str = "64Mi"
+    sidecar_memory_limit: str = "256Mi"
+    # Percent of the memory limit given to the Go runtime as GOMEMLIMIT, leaving headroom
+    # for non-heap memory so the collector degrades before the kernel OOM-kills it.
+    gomemlimit_percent: int = 80
+    config_map: str = names.CONFIGMAP_NAME
+    # Hash of the collector config the pods get; recorded in the status annotation so
+    # ``otel-injector stale`` can find pods injected before a config change.
+    config_hash: str = ""
+    app_otlp_protocol: OtlpProtocol = "http/protobuf"
+    propagators: str = "tracecontext,baggage"
+    namespace: str = DEFAULT_NAMESPACE
+    system_namespaces: tuple[str, ...] = BASE_SYSTEM_NAMESPACES
+
+    def __post_init__(self) -> None:
+        _check_choice("sidecar_mode", self.sidecar_mode, SIDECAR_MODES)
+        _check_choice("app_otlp_protocol", self.app_otlp_protocol, OTLP_PROTOCOLS)
+        _check_choice(
+            "sidecar_image_pull_policy",
+            self.sidecar_image_pull_policy,
+            ("Always", "IfNotPresent", "Never"),
+        )
+        for name in (
+            "sidecar_cpu_request",
+            "sidecar_cpu_limit",
+            "sidecar_memory_request",
+            "sidecar_memory_limit",
+        ):
+            try:
+                parse_quantity(getattr(self, name))
+            except QuantityError as err:
+                raise SettingsError(f"{name}: {err}") from None
+        if not 10 <= self.gomemlimit_percent <= 100:
+            raise SettingsError("gomemlimit_percent must be between 10 and 100")
+        if not self.sidecar_image.strip():
+            raise SettingsError("sidecar_image must not be empty")
+
+    @property
+    def excluded_namespaces(self) -> frozenset[str]:
+        """System namespaces plus the injector's own: pods there are never injected."""
+        return frozenset((*self.system_namespaces, self.namespace))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's settings, with the injection settings nested inside."""
+
+    port: int = 8443
+    # All interfaces: in a cluster the apiserver reaches the webhook through its Service.
+    bind_address: str = "0.0.0.0"  # noqa: S104
+    tls_cert: str = ""
+    tls_key: str = ""
+    workers: int = 1
+    # Twice the apiserver's 3 MB object limit, as Istio does: no legitimate review is larger.
+    max_body_bytes: int = 6 * 1024 * 1024
+    log_level: str = "INFO"
+    # File whose bytes are the collector config; only its hash is used by the webhook.
+    collector_config_file: str = ""
+    injection: InjectionSettings = field(default_factory=InjectionSettings)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port must be 1-65535, not {self.port}")
+        if self.workers < 1:
+            raise SettingsError("workers must be at least 1")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("max_body_bytes must be at least 1024")
+
+
+_INJECTION_FIELDS = {f.name: f for f in dataclasses.fields(InjectionSettings)}
+_SERVER_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "injection"}
+
+
+def env_var(field_name: str) -> str:
+    """The environment variable that sets ``field_name``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def all_field_names() -> list[str]:
+    """Every setting name, server and injection alike, in declaration order."""
+    return [*_SERVER_FIELDS, *_INJECTION_FIELDS]
+
+
+def load_settings(
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read settings once: defaults, then the YAML file, then ``environ``, then ``overrides``
+    (the command-line flags that were given). Raises :class:`SettingsError` on any unknown
+    key, unreadable file or bad value.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get(env_var("config")) or None
+    if path:
+        values.update(_read_yaml(Path(path)))
+    if "namespace" not in values and env.get("POD_NAMESPACE"):
+        # In-cluster, the downward API tells the injector which namespace is its own.
+        values["namespace"] = env["POD_NAMESPACE"]
+    for name in all_field_names():
+        raw = env.get(env_var(name))
+        if raw is not None:
+            values[name] = raw
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    return _build(values)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SettingsError(f"cannot read config file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise SettingsError(f"config file {path} is not valid YAML: {_one_line(err)}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of settings")
+    unknown = sorted(set(map(str, loaded)) - set(all_field_names()))
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown settings {', '.join(unknown)}")
+    return {str(k): v for k, v in loaded.items()}
+
+
+def _build(values: Mapping[str, Any]) -> Settings:
+    injection = {k: _coerce(_INJECTION_FIELDS[k], v) for k, v in values.items() if k in _INJECTION_FIELDS}
+    server = {k: _coerce(_SERVER_FIELDS[k], v) for k, v in values.items() if k in _SERVER_FIELDS}
+    namespace = injection.get("namespace", DEFAULT_NAMESPACE)
+    if not isinstance(namespace, str) or not namespace:
+        raise SettingsError("namespace must be a non-empty string")
+    try:
+        return Settings(injection=InjectionSettings(**injection), **server)
+    except TypeError as err:
+        raise SettingsError(str(err)) from None
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
+    """Turn env/YAML values into the field's type, with an error that names the setting."""
+    kind = str(f.type)
+    try:
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if isinstance(value, (dict, list)):
+            raise TypeError(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{f.name}: cannot use {value!r} ({env_var(f.name)})") from None
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def describe_settings(settings: Settings) -> dict[str, Any]:
+    """A flat, JSON-able view of the settings for the start-up log line."""
+    flat = {k: v for k, v in dataclasses.asdict(settings).items() if k != "injection"}
+    flat.update(dataclasses.asdict(settings.injection))
+    return flat
