@@ -12,6 +12,7 @@ what the server needs around it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -161,7 +162,24 @@ def load_settings(
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = value
-    return _build(values)
+    return _with_config_hash(_build(values))
+
+
+def config_hash(data: bytes) -> str:
+    """A short, stable fingerprint of a collector config, for the status annotation."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _with_config_hash(settings: Settings) -> Settings:
+    """Fill ``config_hash`` from ``collector_config_file`` when only the file is given."""
+    if not settings.collector_config_file or settings.injection.config_hash:
+        return settings
+    try:
+        data = Path(settings.collector_config_file).read_bytes()
+    except OSError as err:
+        raise SettingsError(f"collector_config_file {settings.collector_config_file}: {err.strerror}") from None
+    injection = dataclasses.replace(settings.injection, config_hash=config_hash(data))
+    return dataclasses.replace(settings, injection=injection)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -1,0 +1,139 @@
+"""The HTTP layer: routes, content-type and body-size checks, and nothing else.
+
+``POST /mutate`` hands the raw body to :class:`~webhook.handler.AdmissionHandler`; the
+other routes are for probes and scraping. Every malformed request gets a 4xx with a
+one-line ``{"error": ...}`` body, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+from webhook import __version__
+from webhook.handler import AdmissionHandler
+from webhook.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from webhook.metrics import Metrics
+from webhook.review import BadReview
+from webhook.settings import InjectionSettings, Settings, describe_settings, load_settings
+from webhook.telemetry import build_tracer_provider, instrument, tracer_for
+
+log = logging.getLogger("webhook.app")
+JSON = "application/json"
+
+
+class AppState:
+    """What the routes share: readiness, the current injection settings, metrics."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.injection: InjectionSettings = settings.injection
+        self.metrics = metrics
+        self.ready = False
+
+    def current_injection(self) -> InjectionSettings:
+        """The injection settings in force now (a reconciler may swap them)."""
+        return self.injection
+
+
+def create_app(
+    settings: Settings,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    span_processor: SpanProcessor | None = None,
+    on_startup: Callable[[AppState], Any] | None = None,
+) -> FastAPI:
+    """Build the ASGI app.
+
+    Tracing comes from ``tracer_provider`` or else from the ``OTEL_*`` environment
+    (``span_processor`` lets tests capture spans in memory). ``on_startup`` runs once the
+    app has started, before it reports ready."""
+    provider = tracer_provider or build_tracer_provider(processor=span_processor)
+    state = AppState(settings, Metrics())
+    handler = AdmissionHandler(state.current_injection, state.metrics, tracer_for(provider))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            on_startup(state)
+        state.ready = True
+        log.info("otel-injector %s ready", __version__, extra={"settings": describe_settings(settings)})
+        try:
+            yield
+        finally:
+            state.ready = False
+            if provider is not None:
+                provider.shutdown()
+
+    app = FastAPI(
+        title="otel-injector",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.injector = state
+
+    @app.post("/mutate")
+    async def mutate(request: Request) -> Response:
+        try:
+            _check_content_type(request.headers.get("content-type"))
+            body = await _read_body(request, settings.max_body_bytes)
+            answer = handler.handle(body)
+        except BadReview as err:
+            if err.status in (413, 415):
+                state.metrics.invalid_requests.labels(status=str(err.status)).inc()
+            return _error(err.status, str(err))
+        return Response(content=answer, media_type=JSON)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(content=b"ok\n", media_type="text/plain")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if state.ready:
+            return Response(content=b"ok\n", media_type="text/plain")
+        return Response(content=b"not ready\n", status_code=503, media_type="text/plain")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(content=state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    instrument(app, provider)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn calls in each worker: settings from the environment the CLI
+    prepared, read once."""
+    return create_app(load_settings())
+
+
+def _check_content_type(value: str | None) -> None:
+    media_type = (value or "").split(";", 1)[0].strip().lower()
+    if media_type != JSON:
+        raise BadReview(f"Content-Type must be {JSON}, not {value or 'missing'!r}", status=415)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BadReview(f"body of {declared} bytes is over the {limit}-byte limit", status=413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadReview(f"body is over the {limit}-byte limit", status=413)
+    return bytes(body)
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(content=orjson.dumps({"error": message}), status_code=status, media_type=JSON)
