@@ -14,7 +14,7 @@ from webhook import __version__
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # The *_created series double the scrape size and no dashboard of ours uses them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 # Admission latency is a few milliseconds when healthy; the buckets resolve that range and
 # still show the pathological seconds-per-pod cases other injectors have had.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
