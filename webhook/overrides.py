@@ -172,14 +172,14 @@ def read_overrides(
         wanted = [c.strip() for c in raw_containers.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in app_containers]
         found = tuple(dict.fromkeys(c for c in wanted if c in app_containers))
-        if unknown:
-            warnings.append(
-                Notice("unknown-container", f"{CONTAINERS}: no app container named {', '.join(unknown)}; ignored")
-            )
-        if found:
-            containers = found
-        else:
+        if not found:
             fallback(CONTAINERS, raw_containers, "names no app container", "all app containers")
+        else:
+            containers = found
+            if unknown:
+                warnings.append(
+                    Notice("unknown-container", f"{CONTAINERS}: no app container named {', '.join(unknown)}; ignored")
+                )
 
     for key in sorted(annotations):
         if key.startswith(names.ANNOTATION_PREFIX) and key not in OVERRIDE_ANNOTATIONS + _KNOWN_OTHER:

@@ -132,7 +132,8 @@ def _review(uid: str, response: dict[str, Any], warnings: Sequence[str]) -> dict
 
 
 def _clip(warning: str) -> str:
-    line = " ".join(warning.split())
+    # One line each: kubectl prints a warning per line, and a raw newline would split it.
+    line = warning.replace("\r", " ").replace("\n", " ")
     return line if len(line) <= MAX_WARNING_LENGTH else line[: MAX_WARNING_LENGTH - 3] + "..."
 
 

@@ -1,0 +1,56 @@
+"""Shared helpers for tests: building AdmissionReviews and calling the HTTPS server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from webhook.patch import apply_patch
+
+
+def review_for(
+    pod: dict[str, Any],
+    *,
+    namespace: str | None = None,
+    operation: str = "CREATE",
+    dry_run: bool = False,
+    uid: str | None = None,
+) -> dict[str, Any]:
+    """An AdmissionReview as the apiserver sends it for ``pod``."""
+    ns = namespace or (pod.get("metadata") or {}).get("namespace") or "default"
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid or str(uuid.uuid4()),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": ns,
+            "name": (pod.get("metadata") or {}).get("name", ""),
+            "operation": operation,
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": pod,
+            "oldObject": None,
+            "dryRun": dry_run,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
+
+
+def decode_patch(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON patch in an AdmissionReview response ([] when there is none)."""
+    patch = response["response"].get("patch")
+    return json.loads(base64.b64decode(patch)) if patch else []
+
+
+def mutate_via_http(client: httpx.Client, pod: dict[str, Any], **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST a review for ``pod`` to /mutate; returns (patched pod, response review)."""
+    reply = client.post("/mutate", json=review_for(pod, **kwargs))
+    reply.raise_for_status()
+    review = reply.json()
+    return apply_patch(pod, decode_patch(review)), review
