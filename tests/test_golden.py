@@ -64,16 +64,8 @@ def test_mutate_matches_golden(
     path: Path, https_server: RunningServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The webhook's patch, applied to the pod, equals what ``inject`` wrote."""
-    monkeypatch.setattr(
-        https_server.state,
-        "injection",
-        dataclasses.replace(
-            https_server.state.injection,
-            **{
-                "config_hash": SETTINGS.config_hash,
-            },
-        ),
-    )
+    golden_settings = dataclasses.replace(https_server.state.injection, config_hash=SETTINGS.config_hash)
+    monkeypatch.setattr(https_server.state, "injection", golden_settings)
     pod = yaml.safe_load(path.read_text(encoding="utf-8"))
     patched, review = mutate_via_http(client, pod)
     warnings, documents = read_golden(GOLDEN / "output" / path.name)
