@@ -34,6 +34,9 @@ SIDECAR_MODES: tuple[SidecarMode, ...] = ("native", "container")
 OtlpProtocol = Literal["grpc", "http/protobuf"]
 OTLP_PROTOCOLS: tuple[OtlpProtocol, ...] = ("grpc", "http/protobuf")
 
+CertMode = Literal["file", "self-managed", "cert-manager", "secret"]
+CERT_MODES: tuple[CertMode, ...] = ("file", "self-managed", "cert-manager", "secret")
+
 ENV_PREFIX = "OTEL_INJECTOR_"
 DEFAULT_NAMESPACE = "otel-injector"
 BASE_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
@@ -112,6 +115,23 @@ class Settings:
     log_level: str = "INFO"
     # File whose bytes are the collector config; only its hash is used by the webhook.
     collector_config_file: str = ""
+    # --- In-cluster operation (see webhook.controllers) ---
+    # self-managed: the process keeps a CA + serving cert in a Secret, writes them to
+    # tls_cert/tls_key and patches the caBundle. cert-manager, secret, file: the cert files
+    # are provided (a mounted Secret); the server only reloads them when they change.
+    cert_mode: CertMode = "file"
+    cert_secret: str = "otel-injector-tls"
+    webhook_config_name: str = "otel-injector"
+    # The Service in front of the webhook; the serving cert's SANs are <service>.<ns>.svc.
+    service_name: str = "otel-injector"
+    # Copy the collector config into every traced namespace and keep it in sync.
+    reconcile: bool = False
+    # The source collector config: a ConfigMap in the injector's namespace, key config.yaml.
+    collector_source: str = "otel-injector-collector-config"
+    leader_election: bool = False
+    lease_name: str = "otel-injector-leader"
+    # Empty: in-cluster config, else $KUBECONFIG or ~/.kube/config.
+    kubeconfig: str = ""
     injection: InjectionSettings = field(default_factory=InjectionSettings)
 
     def __post_init__(self) -> None:
@@ -121,6 +141,12 @@ class Settings:
             raise SettingsError("workers must be at least 1")
         if self.max_body_bytes < 1024:
             raise SettingsError("max_body_bytes must be at least 1024")
+        _check_choice("cert_mode", self.cert_mode, CERT_MODES)
+
+    @property
+    def needs_kubernetes(self) -> bool:
+        """Whether the process talks to the Kubernetes API (reconciler or cert bootstrap)."""
+        return self.reconcile or self.cert_mode == "self-managed"
 
 
 _INJECTION_FIELDS = {f.name: f for f in dataclasses.fields(InjectionSettings)}
@@ -215,6 +241,13 @@ def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
     """Turn env/YAML values into the field's type, with an error that names the setting."""
     kind = str(f.type)
     try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return lowered in ("true", "1", "yes")
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError(value)

@@ -1,0 +1,44 @@
+# The two commands a new user needs (see README):
+#   make demo   the whole flow on a local control plane, then a trace tree from Jaeger
+#   make test   lint, types, unit/golden/property/HTTPS tests and the end-to-end suite
+# Everything else here is a step of those two.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint unit e2e binaries bench clean
+
+# pip is only told the lock and the project; the stamp reinstalls when either changes.
+$(STAMP): pyproject.toml requirements-dev.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements-dev.lock -e '.[test]'
+	@touch $(STAMP)
+
+binaries: $(STAMP)
+	$(BIN)/python -m webhook.localcluster.binaries
+
+demo: $(STAMP) binaries
+	$(BIN)/otel-injector demo $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -m 'not e2e'
+
+e2e: $(STAMP) binaries
+	$(BIN)/pytest -m e2e
+
+test: lint binaries
+	$(BIN)/pytest
+
+bench: $(STAMP) binaries
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
