@@ -120,7 +120,7 @@ class Settings:
     # tls_cert/tls_key and patches the caBundle. cert-manager, secret, file: the cert files
     # are provided (a mounted Secret); the server only reloads them when they change.
     cert_mode: CertMode = "file"
-    cert_secret: str = "otel-injector-tls"
+    cert_secret: str = "otel-injector-tls"  # noqa: S105 - a Secret name, not a secret
     webhook_config_name: str = "otel-injector"
     # The Service in front of the webhook; the serving cert's SANs are <service>.<ns>.svc.
     service_name: str = "otel-injector"
