@@ -51,10 +51,10 @@ def decide(
     settings: InjectionSettings,
 ) -> Decision:
     """Apply the skip rules in order; the first that holds wins. Otherwise inject."""
-    metadata = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    labels = metadata.get("labels") or {}
-    annotations = metadata.get("annotations") or {}
+    metadata = _mapping(pod.get("metadata"))
+    spec = _mapping(pod.get("spec"))
+    labels = _mapping(metadata.get("labels"))
+    annotations = _mapping(metadata.get("annotations"))
 
     def skip(reason: Reason, why: str) -> Decision:
         return Decision(False, reason, f"otel-injector: sidecar not injected: {why}")
@@ -77,8 +77,8 @@ def decide(
             f"pod uses hostNetwork, so the collector's port {names.OTLP_GRPC_PORT} would collide on the node",
         )
     for container in _all_containers(spec):
-        for port in container.get("ports") or []:
-            if isinstance(port, Mapping) and port.get("containerPort") in names.COLLECTOR_PORTS:
+        for port in _mappings(container.get("ports")):
+            if port.get("containerPort") in names.COLLECTOR_PORTS:
                 return skip(
                     Reason.PORT_CONFLICT,
                     f"container {container.get('name')} already uses port {port['containerPort']}, "
@@ -87,6 +87,10 @@ def decide(
     if any(v.get("name") == names.VOLUME_NAME for v in _mappings(spec.get("volumes"))):
         return skip(Reason.NAME_CONFLICT, f"pod already has a volume named {names.VOLUME_NAME}")
     return INJECT
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _mappings(value: object) -> Iterator[Mapping[str, Any]]:
