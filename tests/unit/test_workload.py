@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from webhook.workload import Workload, infer_workload, pod_display_name
@@ -143,6 +143,7 @@ def test_pod_display_name() -> None:
     assert pod_display_name({}) == ""
 
 
+OWNER_RS = {"kind": "ReplicaSet", "name": "web-12345", "controller": True}
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
@@ -169,6 +170,11 @@ METADATA = st.fixed_dictionaries(
 )
 
 
+# YAML turns an unquoted hash like 12345 into an int; the apiserver would reject it, but
+# 'otel-injector inject' sees the YAML first.
+@example({"metadata": {"labels": {"pod-template-hash": 12345}, "ownerReferences": [OWNER_RS]}})
+@example({"metadata": {"ownerReferences": 5}})
+@example({"metadata": "web"})
 @given(st.dictionaries(st.sampled_from(["metadata", "spec"]), METADATA | JSON) | st.dictionaries(METADATA_KEYS, JSON))
 def test_inference_never_raises(candidate: dict[str, Any]) -> None:
     workload = infer_workload(candidate)
