@@ -61,11 +61,13 @@ def infer_workload(pod: Mapping[str, Any]) -> Workload | None:
     Prefers the controller ownerReference; falls back to the naming conventions of the
     built-in controllers (``generateName`` plus ``pod-template-hash``, the job-name label).
     """
-    metadata = pod.get("metadata") or {}
-    labels = metadata.get("labels") or {}
-    owners = [o for o in metadata.get("ownerReferences") or [] if isinstance(o, Mapping)]
+    metadata = _mapping(pod.get("metadata"))
+    labels = _mapping(metadata.get("labels"))
+    raw_owners = metadata.get("ownerReferences")
+    owners = [o for o in raw_owners if isinstance(o, Mapping)] if isinstance(raw_owners, list) else []
     owner = next((o for o in owners if o.get("controller")), owners[0] if owners else None)
-    template_hash = labels.get("pod-template-hash")
+    raw_hash = labels.get("pod-template-hash")
+    template_hash = raw_hash if isinstance(raw_hash, str) else None
     if owner and isinstance(owner.get("kind"), str) and isinstance(owner.get("name"), str):
         kind, name = owner["kind"], owner["name"]
         if kind == "ReplicaSet" and template_hash and name.endswith("-" + template_hash):
@@ -84,6 +86,10 @@ def infer_workload(pod: Mapping[str, Any]) -> Workload | None:
 
 def pod_display_name(pod: Mapping[str, Any]) -> str:
     """The pod's name, or its ``generateName`` while the apiserver has not named it yet."""
-    metadata = pod.get("metadata") or {}
+    metadata = _mapping(pod.get("metadata"))
     name = metadata.get("name") or metadata.get("generateName") or ""
     return str(name)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
