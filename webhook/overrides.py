@@ -133,7 +133,7 @@ def read_overrides(
                 raise QuantityError("is zero, which no container can run with")
             quantities[key] = value
         except QuantityError as err:
-            fallback(key, value, _why(err), default)
+            fallback(key, value, _why(err, value), default)
 
     for request_key, limit_key, request_default, limit_default in (
         (CPU_REQUEST, CPU_LIMIT, settings.sidecar_cpu_request, settings.sidecar_cpu_limit),
@@ -200,7 +200,6 @@ def read_overrides(
     return overrides, warnings
 
 
-def _why(err: QuantityError) -> str:
-    message = str(err)
+def _why(err: QuantityError, value: str) -> str:
     # QuantityError messages start with the quoted value; the fallback line quotes it already.
-    return message.split(" ", 1)[1] if message.startswith("'") and " " in message else message
+    return str(err).removeprefix(f"{value!r} ")
