@@ -91,7 +91,10 @@ def parse_review(body: bytes) -> AdmissionRequest:
     operation = request.get("operation")
     if not isinstance(operation, str) or not operation:
         raise BadReview("request.operation is missing")
-    namespace = request.get("namespace") or (obj.get("metadata") or {}).get("namespace") or ""
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadReview("request.object.metadata must be an object")
+    namespace = request.get("namespace") or (metadata or {}).get("namespace") or ""
     if not isinstance(namespace, str):
         raise BadReview("request.namespace must be a string")
     user = request.get("userInfo")
