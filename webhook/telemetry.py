@@ -46,9 +46,8 @@ def build_tracer_provider(
     env = os.environ if environ is None else environ
     if tracing_disabled(env):
         return None
-    attributes = {SERVICE_VERSION: __version__}
-    if not env.get("OTEL_SERVICE_NAME"):
-        attributes[SERVICE_NAME] = DEFAULT_SERVICE_NAME
+    # Set explicitly: the SDK's own detector reads os.environ, not ``env``.
+    attributes = {SERVICE_VERSION: __version__, SERVICE_NAME: env.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME}
     provider = TracerProvider(resource=Resource.create(attributes))
     if processor is not None:
         provider.add_span_processor(processor)
