@@ -188,7 +188,10 @@ def test_certs_without_sans(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_certs_bad_ip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["certs", "--out", str(tmp_path), "--ip", "999.1.1.1"]) == 2
-    assert one_line(capsys.readouterr().err).startswith("otel-injector: ")
+    assert one_line(capsys.readouterr().err) == (
+        "otel-injector: '999.1.1.1' does not appear to be an IPv4 or IPv6 address"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_certs_bad_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
