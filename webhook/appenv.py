@@ -107,7 +107,8 @@ def inject_env(
             warnings.append(
                 Notice(
                     "attributes-from-valuefrom",
-                    f"container {container.get('name')}: {RESOURCE_ATTRIBUTES} comes from valueFrom; "
+                    f"container {container.get('name')}: {RESOURCE_ATTRIBUTES} "
+                    f"{'comes from valueFrom' if 'valueFrom' in current else 'has no value'}; "
                     "left as it is, without the k8s.* attributes",
                 )
             )

@@ -100,7 +100,13 @@ def _inject_in_place(
 ) -> None:
     """Inject ``pod`` (or the pod template ``target``) and write the result into ``target``."""
     as_pod = pod if pod is not None else {"metadata": target.get("metadata") or {}, "spec": target.get("spec") or {}}
-    result = inject_pod(as_pod, settings, namespace=namespace, workload=workload)
+    try:
+        result = inject_pod(as_pod, settings, namespace=namespace, workload=workload)
+    except (AttributeError, TypeError, ValueError) as err:
+        # A pod spec the apiserver would reject anyway: say so and leave it as it is.
+        report.skipped += 1
+        report.messages.append(f"{label}: otel-injector: not injected: malformed pod spec ({err})")
+        return
     for warning in result.warnings:
         report.messages.append(f"{label}: {warning}")
     if not result.injected:

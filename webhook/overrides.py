@@ -102,6 +102,9 @@ def read_overrides(
 
     def text(key: str) -> str | None:
         value = annotations.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # Unquoted YAML numbers (cpu-limit: 1) in manifests given to ``inject``.
+            return str(value)
         return value.strip() if isinstance(value, str) else None
 
     service_name = text(SERVICE_NAME)

@@ -79,8 +79,9 @@ def parse_review(body: bytes) -> AdmissionRequest:
     if not isinstance(uid, str) or not uid:
         raise BadReview("request.uid is missing")
     resource_kind = request.get("kind")
-    group = resource_kind.get("group", "") if isinstance(resource_kind, dict) else None
-    kind_name = resource_kind.get("kind") if isinstance(resource_kind, dict) else None
+    if not isinstance(resource_kind, dict):
+        raise BadReview("request.kind is missing: expected group '', version v1, kind Pod")
+    group, kind_name = resource_kind.get("group", ""), resource_kind.get("kind")
     obj = request.get("object")
     if not isinstance(obj, dict):
         raise BadReview("request.object is missing: expected a Pod")

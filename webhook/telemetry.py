@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 from fastapi import FastAPI
 from opentelemetry import trace
@@ -47,7 +48,7 @@ def build_tracer_provider(
     if tracing_disabled(env):
         return None
     # Set explicitly: the SDK's own detector reads os.environ, not ``env``.
-    attributes = {SERVICE_VERSION: __version__, SERVICE_NAME: env.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME}
+    attributes = {SERVICE_VERSION: __version__, SERVICE_NAME: _service_name(env)}
     provider = TracerProvider(resource=Resource.create(attributes))
     if processor is not None:
         provider.add_span_processor(processor)
@@ -56,6 +57,18 @@ def build_tracer_provider(
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def _service_name(env: Mapping[str, str]) -> str:
+    """Per the OTel spec: OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES,
+    else our default (instead of the SDK's unknown_service)."""
+    if env.get("OTEL_SERVICE_NAME"):
+        return env["OTEL_SERVICE_NAME"]
+    for pair in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, _, value = pair.partition("=")
+        if key.strip() == SERVICE_NAME and value.strip():
+            return unquote(value.strip())
+    return DEFAULT_SERVICE_NAME
 
 
 def _exporter(env: Mapping[str, str]) -> SpanExporter | None:

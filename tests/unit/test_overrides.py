@@ -191,8 +191,16 @@ def test_containers_only_unknown_names() -> None:
     ]
 
 
-def test_non_string_annotation_values_are_ignored() -> None:
+def test_numeric_annotation_values_from_yaml_are_read_as_text() -> None:
+    """``cpu-limit: 2`` unquoted in a manifest given to ``inject`` means "2", not nothing."""
     result, notices = read_overrides({overrides.CPU_LIMIT: 2}, SETTINGS, ["app"])  # type: ignore[dict-item]
+    assert result.cpu_limit == "2"
+    assert notices == []
+
+
+def test_other_non_string_annotation_values_are_ignored() -> None:
+    values = {overrides.CPU_LIMIT: ["2"], overrides.SIDECAR_MODE: True}
+    result, notices = read_overrides(values, SETTINGS, ["app"])  # type: ignore[arg-type]
     assert (result, notices) == (DEFAULTS, [])
 
 
