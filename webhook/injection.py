@@ -2,14 +2,19 @@
 
 Shared by the webhook and the ``inject`` CLI. No I/O, no clock, no globals: the same pod
 and settings always give the same result, which is what makes golden files possible.
-The input is never modified; the output is a deep copy with only additions (plus the
-merge into an existing ``OTEL_RESOURCE_ATTRIBUTES``), so fields this code does not know
-about survive untouched.
+The input is never modified; the output has only additions (plus the merge into an
+existing ``OTEL_RESOURCE_ATTRIBUTES``), so fields this code does not know about survive
+untouched.
+
+The output is copied on write, not deep-copied: each dict and list on the way to a change
+(the pod, metadata, spec, the container list, each app container and its env) is a new
+object, and everything else is shared with the input. Treat both as read-only, or copy
+before changing either. Sharing is also what keeps the patch diff cheap: an unchanged
+subtree is the same object on both sides.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,9 +96,12 @@ def mutate(
     Kept apart from :func:`inject_pod` so the webhook can time and trace the decision and
     the mutation as separate steps; everyone else should call :func:`inject_pod`.
     """
-    new = copy.deepcopy(dict(pod))
-    metadata = new.setdefault("metadata", {})
-    spec = new.setdefault("spec", {})
+    new = dict(pod)
+    metadata = _own(new, "metadata")
+    spec = _own(new, "spec")
+    if isinstance(spec.get("containers"), list):
+        # inject_env changes each container and its env list in place: give it copies.
+        spec["containers"] = [_own_container(c) for c in spec["containers"]]
     labels = metadata.get("labels") or {}
     annotations = metadata.get("annotations") or {}
 
@@ -147,6 +155,23 @@ def mutate(
         notices=tuple(notices),
         env_added=env_added,
     )
+
+
+def _own(parent: dict[str, Any], key: str) -> Any:
+    """``parent[key]`` (added as ``{}`` when missing), copied one level if it is a dict."""
+    value = parent.setdefault(key, {})
+    if isinstance(value, dict):
+        value = parent[key] = dict(value)
+    return value
+
+
+def _own_container(container: Any) -> Any:
+    if not isinstance(container, dict):
+        return container
+    copied = dict(container)
+    if isinstance(copied.get("env"), list):
+        copied["env"] = list(copied["env"])
+    return copied
 
 
 def _native_sidecar_position(init_containers: list[Any]) -> int:
