@@ -95,13 +95,24 @@ def _serve(args: argparse.Namespace) -> int:
         "workers": args.workers,
     }
     settings = load_settings(config_file=args.config, overrides=flags)
+    setup_logging(settings.log_level)
+    if settings.cert_mode == "self-managed":
+        # Find or create the cert in its Secret and write the files before TLS loads them.
+        from webhook.selfcerts import SelfCertError, bootstrap, with_cert_paths
+
+        settings = with_cert_paths(settings)
+        flags.update(tls_cert=settings.tls_cert, tls_key=settings.tls_key)
+        try:
+            bootstrap(settings)
+        except SelfCertError as err:
+            print(f"otel-injector: {err}", file=sys.stderr)
+            return 1
     # Workers build their app from the environment, so the flags travel there too.
     for name, value in flags.items():
         if value is not None:
             os.environ[env_var(name)] = str(value)
     if args.config:
         os.environ[env_var("config")] = str(Path(args.config).resolve())
-    setup_logging(settings.log_level)
     serve(settings)
     return 0
 
