@@ -113,8 +113,14 @@ def create_app(
 
 def app_from_environment() -> FastAPI:
     """The factory uvicorn calls in each worker: settings from the environment the CLI
-    prepared, read once."""
-    return create_app(load_settings())
+    prepared, read once. In-cluster controllers (ConfigMap reconciler, certificate
+    renewal) start with the app when the settings ask for them."""
+    settings = load_settings()
+    if not settings.needs_kubernetes:
+        return create_app(settings)
+    from webhook.controllers import app_with_controllers
+
+    return app_with_controllers(settings)
 
 
 def _check_content_type(value: str | None) -> None:
