@@ -1,0 +1,204 @@
+"""Helpers for the in-cluster tests: polling, namespaces, TLS requests, the serve process."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from webhook.kube import Kube, api_path, configmap_path
+from webhook.localcluster.controlplane import ControlPlane, ManagedProcess, free_port
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def make_namespace(kube: Kube, name: str, labels: Mapping[str, str] | None = None) -> str:
+    kube.create(api_path("v1", "namespaces"), {"metadata": {"name": name, "labels": dict(labels or {})}})
+    return name
+
+
+def label_namespace(kube: Kube, name: str, labels: Mapping[str, str | None]) -> None:
+    kube.merge_patch(api_path("v1", "namespaces", None, name), {"metadata": {"labels": dict(labels)}})
+
+
+def delete_namespaces(kube: Kube, *names: str) -> None:
+    for name in names:
+        kube.delete(api_path("v1", "namespaces", None, name))
+
+
+def put_source(kube: Kube, namespace: str, name: str, config: str) -> None:
+    """Create or replace the source collector ConfigMap."""
+    body = {"metadata": {"name": name, "namespace": namespace}, "data": {"config.yaml": config}}
+    existing = kube.get_or_none(configmap_path(namespace, name))
+    if existing is None:
+        kube.create(configmap_path(namespace), body)
+    else:
+        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        kube.replace(configmap_path(namespace, name), body)
+
+
+@dataclass
+class Tls:
+    """Loopback TLS material from ``otel-injector certs``'s code path."""
+
+    directory: Path
+    ca_bundle: str
+
+    @property
+    def cert(self) -> str:
+        return str(self.directory / "tls.crt")
+
+    @property
+    def key(self) -> str:
+        return str(self.directory / "tls.key")
+
+    @property
+    def ca(self) -> str:
+        return str(self.directory / "ca.crt")
+
+
+def https_get(
+    port: int, path: str, context: ssl.SSLContext, server_hostname: str | None = None, timeout: float = 5.0
+) -> tuple[int, bytes, bytes]:
+    """One request on a new TLS connection; returns (status, body, peer cert DER)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    with context.wrap_socket(raw, server_hostname=server_hostname or "127.0.0.1") as tls:
+        peer = tls.getpeercert(binary_form=True) or b""
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: webhook\r\nConnection: close\r\n\r\n".encode())
+        response = http.client.HTTPResponse(tls)
+        response.begin()
+        return response.status, response.read(), peer
+
+
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """Keep-alive HTTPS to 127.0.0.1 that verifies the cert for ``server_hostname``."""
+
+    def __init__(self, port: int, context: ssl.SSLContext, server_hostname: str, timeout: float = 5.0) -> None:
+        super().__init__("127.0.0.1", port, context=context, timeout=timeout)
+        self._context = context
+        self._name = server_hostname
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self._name)
+
+
+def serve(
+    cluster: ControlPlane,
+    name: str,
+    *,
+    tls_cert: str,
+    tls_key: str,
+    context: Callable[[], ssl.SSLContext | None],
+    env: Mapping[str, str],
+    server_hostname: str | None = None,
+    timeout: float = 60.0,
+) -> tuple[ManagedProcess, int]:
+    """Start ``otel-injector serve`` against the cluster; returns (process, port) once
+    /readyz answers over TLS verified with the SSL context ``context()`` returns (``None``:
+    not yet known)."""
+    port = free_port()
+
+    def ready() -> bool:
+        verified = context()
+        if verified is None:
+            return False
+        try:
+            status, _, _ = https_get(port, "/readyz", verified, server_hostname, timeout=2)
+        except OSError:
+            return False
+        return status == 200
+
+    full_env = {
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "OTEL_SDK_DISABLED": "true",
+        "OTEL_INJECTOR_LOG_LEVEL": "INFO",
+        **env,
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "webhook",
+        "serve",
+        "--port",
+        str(port),
+        "--bind-address",
+        "127.0.0.1",
+        "--tls-cert",
+        tls_cert,
+        "--tls-key",
+        tls_key,
+    ]
+    process = cluster.start_process(name, argv, full_env, ready=ready, timeout=timeout)
+    return process, port
+
+
+def webhook_configuration(name: str, url: str, *, ca_bundle: str | None, namespace_label: str) -> dict[str, Any]:
+    """A MutatingWebhookConfiguration calling ``url`` for pods labelled ``tracing=enabled``
+    in namespaces labelled ``<namespace_label>=true`` (only this test's namespaces), and a
+    second webhook for pods of traced namespaces, as the chart has."""
+    client: dict[str, Any] = {"url": url}
+    if ca_bundle:
+        client["caBundle"] = ca_bundle
+    common = {
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "NoneOnDryRun",
+        "failurePolicy": "Fail",
+        "timeoutSeconds": 5,
+        "reinvocationPolicy": "IfNeeded",
+        "clientConfig": client,
+        "rules": [
+            {"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "*"}
+        ],
+    }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [
+            {
+                **common,
+                "name": "namespace.otel-injector.io",
+                "namespaceSelector": {"matchLabels": {namespace_label: "true", "tracing": "enabled"}},
+                "objectSelector": {
+                    "matchExpressions": [{"key": "tracing", "operator": "NotIn", "values": ["disabled"]}]
+                },
+            },
+            {
+                **common,
+                "name": "object.otel-injector.io",
+                "namespaceSelector": {
+                    "matchLabels": {namespace_label: "true"},
+                    "matchExpressions": [{"key": "tracing", "operator": "NotIn", "values": ["enabled"]}],
+                },
+                "objectSelector": {"matchLabels": {"tracing": "enabled"}},
+            },
+        ],
+    }
+
+
+def mwc_path(name: str) -> str:
+    return api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", None, name)
