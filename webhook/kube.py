@@ -441,6 +441,8 @@ class Informer:
         self.backoff = backoff or Backoff()
         self.watch_seconds = watch_seconds
         self.synced = threading.Event()
+        #: Set while the list is refused (401/403): RBAC lacks the permission. Retried.
+        self.forbidden = threading.Event()
         self._cache: dict[tuple[str, str], JSONDict] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -487,7 +489,17 @@ class Informer:
                     log.info("watch %s expired (410 Gone); listing again", self.name)
                     continue
                 delay = self.backoff.next()
-                log.warning("watch %s failed, retrying in %.1fs: %s", self.name, delay, err)
+                if err.status in (401, 403):
+                    if not self.forbidden.is_set():
+                        log.error(  # noqa: TRY400 - the cause is RBAC, a traceback adds nothing
+                            "informer %s: list/watch of %s refused; grant it. Retrying with backoff: %s",
+                            self.name,
+                            self.collection_path,
+                            err,
+                        )
+                    self.forbidden.set()
+                else:
+                    log.warning("watch %s failed, retrying in %.1fs: %s", self.name, delay, err)
                 self._stop.wait(delay)
             except Exception:
                 if self._stop.is_set():
@@ -512,6 +524,7 @@ class Informer:
         for key, obj in old.items():
             if key not in fresh:
                 self._notify(obj, None)
+        self.forbidden.clear()
         self.synced.set()
         return resource_version
 

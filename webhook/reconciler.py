@@ -52,7 +52,9 @@ Why not create the ConfigMap synchronously in the admission webhook:
 
 The price: cluster-wide ``get/list/watch`` on pods (read only, and filtered by label at
 the API server, so only opted-in pods travel), and a window of a few hundred milliseconds
-in which the ConfigMap may not exist yet, which the kubelet's retry covers.
+in which the ConfigMap may not exist yet, which the kubelet's retry covers. Without that
+permission the rest of the reconciler still works (an error is logged, the pod watch is
+retried) and, since no copy can then be proven unneeded, no copy is deleted.
 
 Clean-up of such copies: when the last such pod in an unlabelled namespace is gone, the
 copy is kept for ``pod_grace_seconds`` (default 60 s) so a rollout that replaces every
@@ -457,8 +459,10 @@ class Reconciler:
             thread.join(timeout)
 
     def synced(self) -> bool:
-        """Whether every informer has loaded its first list."""
-        return all(i.synced.is_set() for i in self.informers)
+        """Whether every informer has loaded its first list. A pod watch refused by RBAC
+        does not hold the others up (see :meth:`reconcile`)."""
+        required = (self.namespaces, self.source_informer, self.copies)
+        return all(i.synced.is_set() for i in required) and (self.pods.synced.is_set() or self.pods.forbidden.is_set())
 
     def wait_synced(self, timeout: float) -> bool:
         """Wait (bounded) until :meth:`synced`."""
@@ -583,6 +587,9 @@ class Reconciler:
         if verdict is None:
             return None
         wanted, why = verdict
+        if not wanted and not self.pods.synced.is_set():
+            # Without the pod list no copy can be proven unneeded: keep them all.
+            return Plan(Action.NONE, "pods cannot be listed (RBAC?); not deleting any copy")
         source = self.source
         cached = self.copies.get(namespace, self.config_map)
         if cached is not None and source is not None and wanted and is_current(cached, source):
