@@ -219,7 +219,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", help="only this namespace (default: all namespaces)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces (the default)")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster in a pod, else $KUBECONFIG or ~/.kube/config)"
+    )
     parser.add_argument(
         "--config", help="YAML settings file, as for serve (sidecar image, source ConfigMap, namespace)"
     )
