@@ -61,6 +61,9 @@ async def _watch_certificate(context: ssl.SSLContext, cert: str, key: str, inter
             current = _file_state(cert, key)
             if current == last:
                 continue
+            # Check the pair in a scratch context first: a rotation caught between the two
+            # file writes must not leave the live context with a cert and no matching key.
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
             context.load_cert_chain(cert, key)
             last = current
             log.info("serving certificate reloaded", extra={"cert": cert})
