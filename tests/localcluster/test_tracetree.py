@@ -8,7 +8,7 @@ from webhook.localcluster.tracetree import ancestors, build_tree, find_span, ren
 
 
 def span(
-    span_id: str, name: str, process: str, start: int, duration: int, parent: str | None = None, **tags: Any
+    span_id: str, name: str, process: str, start: int, duration: int, *, parent: str | None = None, **tags: Any
 ) -> dict[str, Any]:
     return {
         "spanID": span_id,
@@ -25,13 +25,13 @@ TRACE = {
     "traceID": "abc",
     "processes": {"p1": {"serviceName": "apiserver"}, "p2": {"serviceName": "otel-injector"}},
     "spans": [
-        span("s5", "decide", "p2", 1060, 10, "s4"),
+        span("s5", "decide", "p2", 1060, 10, parent="s4"),
         span("s1", "POST /api/v1/namespaces/{:namespace}/pods", "p1", 1000, 9000),
-        span("s2", "Call mutating webhook", "p1", 1010, 4000, "s1", webhook="namespace.otel-injector.io"),
-        span("s3", "HTTP POST", "p1", 1020, 3500, "s2"),
-        span("s4", "POST /mutate", "p2", 1050, 2500, "s3", **{"otel_injector.decision": "injected"}),
-        span("s6", "build patch", "p2", 1100, 300, "s4"),
-        span("orphan", "lost", "p2", 5000, 1, "not-in-trace"),
+        span("s2", "Call mutating webhook", "p1", 1010, 4000, parent="s1", webhook="namespace.otel-injector.io"),
+        span("s3", "HTTP POST", "p1", 1020, 3500, parent="s2"),
+        span("s4", "POST /mutate", "p2", 1050, 2500, parent="s3", **{"otel_injector.decision": "injected"}),
+        span("s6", "build patch", "p2", 1100, 300, parent="s4"),
+        span("orphan", "lost", "p2", 5000, 1, parent="not-in-trace"),
     ],
 }
 
