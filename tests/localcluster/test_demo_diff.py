@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from webhook.demo import describe_injection
 from webhook.injection import inject_pod
 from webhook.settings import InjectionSettings
 
-TEMPLATE = {
+TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app": "checkout"}},
     "spec": {"containers": [{"name": "checkout", "image": "app:1", "env": [{"name": "LOG_LEVEL", "value": "info"}]}]},
 }

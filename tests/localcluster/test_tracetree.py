@@ -21,19 +21,17 @@ def span(
     }
 
 
-TRACE = {
-    "traceID": "abc",
-    "processes": {"p1": {"serviceName": "apiserver"}, "p2": {"serviceName": "otel-injector"}},
-    "spans": [
-        span("s5", "decide", "p2", 1060, 10, parent="s4"),
-        span("s1", "POST /api/v1/namespaces/{:namespace}/pods", "p1", 1000, 9000),
-        span("s2", "Call mutating webhook", "p1", 1010, 4000, parent="s1", webhook="namespace.otel-injector.io"),
-        span("s3", "HTTP POST", "p1", 1020, 3500, parent="s2"),
-        span("s4", "POST /mutate", "p2", 1050, 2500, parent="s3", **{"otel_injector.decision": "injected"}),
-        span("s6", "build patch", "p2", 1100, 300, parent="s4"),
-        span("orphan", "lost", "p2", 5000, 1, parent="not-in-trace"),
-    ],
-}
+SPANS = [
+    span("s5", "decide", "p2", 1060, 10, parent="s4"),
+    span("s1", "POST /api/v1/namespaces/{:namespace}/pods", "p1", 1000, 9000),
+    span("s2", "Call mutating webhook", "p1", 1010, 4000, parent="s1", webhook="namespace.otel-injector.io"),
+    span("s3", "HTTP POST", "p1", 1020, 3500, parent="s2"),
+    span("s4", "POST /mutate", "p2", 1050, 2500, parent="s3", **{"otel_injector.decision": "injected"}),
+    span("s6", "build patch", "p2", 1100, 300, parent="s4"),
+    span("orphan", "lost", "p2", 5000, 1, parent="not-in-trace"),
+]
+PROCESSES = {"p1": {"serviceName": "apiserver"}, "p2": {"serviceName": "otel-injector"}}
+TRACE: dict[str, Any] = {"traceID": "abc", "processes": PROCESSES, "spans": SPANS}
 
 
 def test_tree_links_parents_and_orders_children_by_start() -> None:
@@ -60,5 +58,5 @@ def test_render_is_an_indented_tree_with_durations_and_key_tags() -> None:
 
 def test_trace_is_complete_needs_the_webhook_call_above_our_span() -> None:
     assert trace_is_complete(build_tree(TRACE))
-    without_call = {**TRACE, "spans": [s for s in TRACE["spans"] if s["spanID"] != "s2"]}
+    without_call = {**TRACE, "spans": [s for s in SPANS if s["spanID"] != "s2"]}
     assert not trace_is_complete(build_tree(without_call))
