@@ -60,8 +60,10 @@ JAEGER_RELEASE = "v2.13.0"
 #: those, so this is the newest Jaeger v2 it can build.
 JAEGER_MODULE_VERSION = "v1.76.0"
 #: OpenTelemetry Collector Builder release; every component in the manifest uses the
-#: matching core (v0.x) and contrib release.
-OTELCOL_BUILDER_VERSION = "v0.164.0"
+#: matching core (v0.x) and contrib release. Not v0.164.0/v0.163.0: their OTLP exporters
+#: import go.opentelemetry.io/collector/internal/statusutil, a module the reachable proxy
+#: serves no version of, so v0.162.0 is the newest collector that builds here.
+OTELCOL_BUILDER_VERSION = "v0.162.0"
 #: Collector version of the built ``otelcol``. The sidecar image default is
 #: ``otel/opentelemetry-collector:<OTELCOL_VERSION>`` so that a config validated against
 #: this binary is the one the sidecar runs.
@@ -71,9 +73,9 @@ OTELCOL_CONTRIB_VERSION = OTELCOL_BUILDER_VERSION
 #: helm v3 release.
 HELM_VERSION = "v3.22.0"
 
-#: Components in the built collector, by kind, as the config names them. The OTLP
-#: exporters' canonical types are ``otlp_grpc`` and ``otlp_http`` since v0.14x; ``otlp``
-#: and ``otlphttp`` remain accepted as deprecated aliases.
+#: Components in the built collector, by kind, as ``otelcol components`` names them. In
+#: this release the OTLP exporters' types are ``otlp_grpc`` and ``otlp_http``; ``otlp``
+#: and ``otlphttp`` are still accepted in configs as deprecated aliases.
 OTELCOL_COMPONENTS: Mapping[str, tuple[str, ...]] = {
     "receivers": ("otlp",),
     "processors": ("batch", "memory_limiter", "resource"),
@@ -654,7 +656,7 @@ def _build_go_group(group: _GoGroup, names: Sequence[str], root: Path, log: Call
         # One package is written to an explicit file name (go would name etcd's main
         # package "server"); several go into a directory under their package names,
         # which is how the Kubernetes commands are named.
-        target = out_dir / names[0] if len(names) == 1 else Path(f"{out_dir}{os.sep}")
+        output = str(out_dir / names[0]) if len(names) == 1 else f"{out_dir}{os.sep}"
         runner.run(
             "compile",
             [
@@ -667,7 +669,7 @@ def _build_go_group(group: _GoGroup, names: Sequence[str], root: Path, log: Call
                 "-ldflags",
                 ldflags,
                 "-o",
-                f"{target}{os.sep if len(names) > 1 else ''}",
+                output,
                 *packages,
             ],
             workdir,

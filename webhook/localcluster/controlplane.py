@@ -748,8 +748,10 @@ class ControlPlane:
 def main(argv: Sequence[str] | None = None) -> int:
     """Start a control plane and keep it running until Ctrl-C or SIGTERM."""
     del argv
-    # SIGTERM takes the same clean path as Ctrl-C.
+    # SIGTERM takes the same clean path as Ctrl-C; SIGINT is re-armed because a shell
+    # starts background jobs with it ignored.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with ControlPlane() as cp:
             print(
