@@ -26,7 +26,7 @@ from webhook.quantity import QuantityError, parse_quantity
 
 # The collector version the local test bench builds and validates the default config
 # against; the default image is the official core distribution at the same version.
-COLLECTOR_VERSION = "0.164.0"
+COLLECTOR_VERSION = "0.162.0"
 DEFAULT_IMAGE = f"otel/opentelemetry-collector:{COLLECTOR_VERSION}"
 
 SidecarMode = Literal["native", "container"]
