@@ -264,18 +264,32 @@ def _kubernetes_overrides(dep: _GoMod, module: str) -> str:
 # --- build groups -------------------------------------------------------------------------
 
 
+def _no_ldflags(release_time: str) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class _GoGroup:
-    """Binaries built from one wrapper module around one published Go module."""
+    """Binaries built from one wrapper module around one published Go module.
+
+    The wrapper's go.mod template is ``gomod/<key>.go.mod.tmpl``."""
 
     key: str
     module: str
     version: str
-    label: str  # version part of the cache directory names
-    template: str
     packages: Mapping[str, str]  # binary name -> main package
-    overrides: Callable[[_GoMod, str], str]
-    ldflags: Callable[[str], list[str]]  # release time (RFC 3339) -> -X flags
+    overrides: Callable[[_GoMod, str], str] = _carried_overrides
+    ldflags: Callable[[str], list[str]] = _no_ldflags  # release time (RFC 3339) -> -X flags
+    release: str = ""  # the release's own name, when it differs from the module version
+
+    @property
+    def label(self) -> str:
+        """The version part of the cache directory names."""
+        return self.release or self.version
+
+    @property
+    def template(self) -> str:
+        return f"{self.key}.go.mod.tmpl"
 
 
 def _k8s_ldflags(release_time: str) -> list[str]:
@@ -308,16 +322,10 @@ def _helm_ldflags(release_time: str) -> list[str]:
     return [f"-X {pkg}.version={HELM_VERSION}", f"-X {pkg}.gitTreeState=clean"]
 
 
-def _no_ldflags(release_time: str) -> list[str]:
-    return []
-
-
 _KUBERNETES = _GoGroup(
     key="kubernetes",
     module="k8s.io/kubernetes",
     version=K8S_VERSION,
-    label=K8S_VERSION,
-    template="kubernetes.go.mod.tmpl",
     packages={
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -327,44 +335,28 @@ _KUBERNETES = _GoGroup(
     ldflags=_k8s_ldflags,
 )
 _ETCD = _GoGroup(
-    key="etcd",
-    module="go.etcd.io/etcd/server/v3",
-    version=ETCD_VERSION,
-    label=ETCD_VERSION,
-    template="etcd.go.mod.tmpl",
-    packages={"etcd": "go.etcd.io/etcd/server/v3"},
-    overrides=_carried_overrides,
-    ldflags=_no_ldflags,
+    key="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION, packages={"etcd": "go.etcd.io/etcd/server/v3"}
 )
 _JAEGER = _GoGroup(
     key="jaeger",
     module="github.com/jaegertracing/jaeger",
     version=JAEGER_MODULE_VERSION,
-    label=JAEGER_RELEASE,
-    template="jaeger.go.mod.tmpl",
+    release=JAEGER_RELEASE,
     packages={"jaeger": "github.com/jaegertracing/jaeger/cmd/jaeger"},
-    overrides=_carried_overrides,
     ldflags=_jaeger_ldflags,
 )
 _HELM = _GoGroup(
     key="helm",
     module="helm.sh/helm/v3",
     version=HELM_VERSION,
-    label=HELM_VERSION,
-    template="helm.go.mod.tmpl",
     packages={"helm": "helm.sh/helm/v3/cmd/helm"},
-    overrides=_carried_overrides,
     ldflags=_helm_ldflags,
 )
 _OCB = _GoGroup(
     key="ocb",
     module="go.opentelemetry.io/collector/cmd/builder",
     version=OTELCOL_BUILDER_VERSION,
-    label=OTELCOL_BUILDER_VERSION,
-    template="ocb.go.mod.tmpl",
     packages={"ocb": "go.opentelemetry.io/collector/cmd/builder"},
-    overrides=_carried_overrides,
-    ldflags=_no_ldflags,
 )
 _GO_GROUPS: tuple[_GoGroup, ...] = (_KUBERNETES, _ETCD, _JAEGER, _HELM)
 _OTELCOL_LABEL = OTELCOL_BUILDER_VERSION
@@ -624,6 +616,35 @@ def _install(built: Path, root: Path, *, name: str, label: str, recipe: str, inf
     return final
 
 
+def _compile(runner: _Runner, go: str, *, ldflags: str, output: str, packages: Sequence[str], cwd: Path) -> None:
+    """``go build`` with the bench's parallelism, verbose progress and reproducible paths."""
+    argv = [go, "build", "-p", str(GO_BUILD_PARALLELISM), "-v", "-trimpath", "-ldflags", ldflags, "-o", output]
+    runner.run("compile", [*argv, *packages], cwd)
+
+
+def _build_info(
+    go: str,
+    *,
+    name: str,
+    module: str,
+    release: str,
+    recipe: str,
+    seconds: float,
+    components: Mapping[str, list[str]] | None = None,
+) -> dict[str, object]:
+    """What ``build-info.json`` records about a finished binary."""
+    info: dict[str, object] = {"name": name, "module": module, "release": release}
+    if components is not None:
+        info["components"] = components
+    info.update(
+        recipe=recipe,
+        build_seconds=seconds,
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        go=_go_version(go),
+    )
+    return info
+
+
 def _build_go_group(group: _GoGroup, names: Sequence[str], root: Path, log: Callable[[str], None]) -> None:
     go = _go_executable()
     recipe = _group_recipe(group)
@@ -657,37 +678,20 @@ def _build_go_group(group: _GoGroup, names: Sequence[str], root: Path, log: Call
         # package "server"); several go into a directory under their package names,
         # which is how the Kubernetes commands are named.
         output = str(out_dir / names[0]) if len(names) == 1 else f"{out_dir}{os.sep}"
-        runner.run(
-            "compile",
-            [
-                go,
-                "build",
-                "-p",
-                str(GO_BUILD_PARALLELISM),
-                "-v",
-                "-trimpath",
-                "-ldflags",
-                ldflags,
-                "-o",
-                output,
-                *packages,
-            ],
-            workdir,
-        )
+        _compile(runner, go, ldflags=ldflags, output=output, packages=packages, cwd=workdir)
         seconds = round(runner.elapsed(), 1)
         for name in names:
             built = out_dir / (name if len(names) == 1 else Path(group.packages[name]).name)
             if not built.is_file():
                 raise BinaryBuildError(f"go build produced no {built.name} in {out_dir}")
-            info = {
-                "name": name,
-                "module": f"{group.module}@{group.version}",
-                "release": group.label,
-                "recipe": recipe,
-                "build_seconds": seconds,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "go": _go_version(go),
-            }
+            info = _build_info(
+                go,
+                name=name,
+                module=f"{group.module}@{group.version}",
+                release=group.label,
+                recipe=recipe,
+                seconds=seconds,
+            )
             path = _install(built, root, name=name, label=group.label, recipe=recipe, info=info)
             runner.say(f"installed {path}")
     finally:
@@ -730,33 +734,16 @@ def _build_otelcol(root: Path, log: Callable[[str], None]) -> None:
     )
     out_dir = Path(tempfile.mkdtemp(prefix=".out-", dir=workdir))
     try:
-        runner.run(
-            "compile",
-            [
-                go,
-                "build",
-                "-p",
-                str(GO_BUILD_PARALLELISM),
-                "-v",
-                "-trimpath",
-                "-ldflags",
-                "-s -w",
-                "-o",
-                str(out_dir / "otelcol"),
-                ".",
-            ],
-            src,
+        _compile(runner, go, ldflags="-s -w", output=str(out_dir / "otelcol"), packages=["."], cwd=src)
+        info = _build_info(
+            go,
+            name="otelcol",
+            module=f"{OTELCOL_BUILDER_VERSION} builder manifest",
+            release=OTELCOL_VERSION,
+            components={k: list(v) for k, v in OTELCOL_COMPONENTS.items()},
+            recipe=_otelcol_recipe(),
+            seconds=round(runner.elapsed(), 1),
         )
-        info = {
-            "name": "otelcol",
-            "module": f"{OTELCOL_BUILDER_VERSION} builder manifest",
-            "release": OTELCOL_VERSION,
-            "components": {k: list(v) for k, v in OTELCOL_COMPONENTS.items()},
-            "recipe": _otelcol_recipe(),
-            "build_seconds": round(runner.elapsed(), 1),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "go": _go_version(go),
-        }
         path = _install(
             out_dir / "otelcol", root, name="otelcol", label=_OTELCOL_LABEL, recipe=_otelcol_recipe(), info=info
         )
