@@ -166,17 +166,7 @@ class Release:
 
 def write_token_kubeconfig(cp: ControlPlane, path: Path, token: str, user: str) -> Path:
     """A kubeconfig for the control plane that authenticates with ``token`` only."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": cp.server_url, "certificate-authority": str(cp.ca_cert_path)}}
-        ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": user, "context": {"cluster": "local", "user": user}}],
-        "current-context": user,
-    }
-    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    path.write_text(cp.kubeconfig_text(user, {"token": token}, cluster="local", context=user), encoding="utf-8")
     path.chmod(0o600)
     return path
 

@@ -415,7 +415,8 @@ class ControlPlane:
         self.jaeger_otlp_grpc_endpoint = f"127.0.0.1:{otlp_grpc}"
         self.jaeger_otlp_http_endpoint = f"http://127.0.0.1:{otlp_http}"
         self.kubeconfig = self.workdir / "admin.kubeconfig"
-        self.kubeconfig.write_text(self._kubeconfig_text(), encoding="utf-8")
+        admin = {"client-certificate": str(self.admin_cert_path), "client-key": str(self.admin_key_path)}
+        self.kubeconfig.write_text(self.kubeconfig_text("admin", admin), encoding="utf-8")
 
         self._start_jaeger(otlp_grpc=otlp_grpc, otlp_http=otlp_http, query_http=query_http, query_grpc=query_grpc)
         self._start_etcd(etcd_client, etcd_peer)
@@ -551,27 +552,23 @@ class ControlPlane:
         )
         self.certificate_authority = ca
 
-    def _kubeconfig_text(self) -> str:
+    def kubeconfig_text(
+        self, user: str, credentials: Mapping[str, str], *, cluster: str = "bench", context: str = "bench"
+    ) -> str:
+        """A kubeconfig for this control plane with one ``user`` (its ``credentials``, e.g.
+        ``{"token": ...}``), named ``cluster`` and ``context``."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
                 {
-                    "name": "bench",
+                    "name": cluster,
                     "cluster": {"server": self.server_url, "certificate-authority": str(self.ca_cert_path)},
                 }
             ],
-            "users": [
-                {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate": str(self.admin_cert_path),
-                        "client-key": str(self.admin_key_path),
-                    },
-                }
-            ],
-            "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "admin"}}],
-            "current-context": "bench",
+            "users": [{"name": user, "user": dict(credentials)}],
+            "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
+            "current-context": context,
         }
         # JSON is valid YAML, so no YAML writer is needed.
         return json.dumps(config, indent=2) + "\n"
