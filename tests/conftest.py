@@ -3,7 +3,6 @@ in-process HTTPS server (real uvicorn, real TLS) whose spans land in memory."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from webhook.app import AppState, create_app
+from webhook.localcluster.controlplane import free_port
 from webhook.server import reloading_ssl_context
 from webhook.settings import Settings
 
@@ -37,12 +37,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

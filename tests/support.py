@@ -1,15 +1,19 @@
-"""Shared helpers for tests: building AdmissionReviews and calling the HTTPS server."""
+"""Shared helpers for tests: building AdmissionReviews, calling the HTTPS server, polling."""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
 from webhook.patch import apply_patch
+
+T = TypeVar("T")
 
 
 def review_for(
@@ -54,3 +58,15 @@ def mutate_via_http(client: httpx.Client, pod: dict[str, Any], **kwargs: Any) ->
     reply.raise_for_status()
     review = reply.json()
     return apply_patch(pod, decode_patch(review)), review
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")

@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
 from tests.support import mutate_via_http
+from webhook.localcluster.controlplane import free_port
+from webhook.localcluster.injector import serve_argv
 
 POD = {
     "apiVersion": "v1",
@@ -33,21 +34,7 @@ class ServeProcess:
     def __init__(self, tls_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log = tls_dir / f"serve-{self.port}.log"
-        args = [
-            sys.executable,
-            "-m",
-            "webhook",
-            "serve",
-            "--port",
-            str(self.port),
-            "--bind-address",
-            "127.0.0.1",
-            "--tls-cert",
-            str(tls_dir / "tls.crt"),
-            "--tls-key",
-            str(tls_dir / "tls.key"),
-            *extra,
-        ]
+        args = [*serve_argv(self.port, tls_dir / "tls.crt", tls_dir / "tls.key"), *extra]
         full_env = {**os.environ, "OTEL_SDK_DISABLED": "true", **(env or {})}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env)

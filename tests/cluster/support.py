@@ -1,34 +1,19 @@
-"""Helpers for the in-cluster tests: polling, namespaces, TLS requests, the serve process."""
+"""Helpers for the in-cluster tests: namespaces, TLS requests, the serve process."""
 
 from __future__ import annotations
 
 import http.client
 import socket
 import ssl
-import sys
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from webhook.kube import Kube, api_path, configmap_path
 from webhook.localcluster.controlplane import ControlPlane, ManagedProcess, free_port
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+from webhook.localcluster.injector import https_ready, serve_argv
 
 
 def unique(prefix: str) -> str:
@@ -79,18 +64,9 @@ class Tls:
     def ca(self) -> str:
         return str(self.directory / "ca.crt")
 
-
-def https_get(
-    port: int, path: str, context: ssl.SSLContext, server_hostname: str | None = None, timeout: float = 5.0
-) -> tuple[int, bytes, bytes]:
-    """One request on a new TLS connection; returns (status, body, peer cert DER)."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    with context.wrap_socket(raw, server_hostname=server_hostname or "127.0.0.1") as tls:
-        peer = tls.getpeercert(binary_form=True) or b""
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: webhook\r\nConnection: close\r\n\r\n".encode())
-        response = http.client.HTTPResponse(tls)
-        response.begin()
-        return response.status, response.read(), peer
+    def context(self) -> ssl.SSLContext:
+        """Trusts the CA that signed the serving cert."""
+        return ssl.create_default_context(cafile=self.ca)
 
 
 class PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -121,38 +97,14 @@ def serve(
     /readyz answers over TLS verified with the SSL context ``context()`` returns (``None``:
     not yet known)."""
     port = free_port()
-
-    def ready() -> bool:
-        verified = context()
-        if verified is None:
-            return False
-        try:
-            status, _, _ = https_get(port, "/readyz", verified, server_hostname, timeout=2)
-        except OSError:
-            return False
-        return status == 200
-
     full_env = {
         "KUBECONFIG": str(cluster.kubeconfig),
         "OTEL_SDK_DISABLED": "true",
         "OTEL_INJECTOR_LOG_LEVEL": "INFO",
         **env,
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "webhook",
-        "serve",
-        "--port",
-        str(port),
-        "--bind-address",
-        "127.0.0.1",
-        "--tls-cert",
-        tls_cert,
-        "--tls-key",
-        tls_key,
-    ]
-    process = cluster.start_process(name, argv, full_env, ready=ready, timeout=timeout)
+    ready = https_ready(port, context, server_hostname=server_hostname)
+    process = cluster.start_process(name, serve_argv(port, tls_cert, tls_key), full_env, ready=ready, timeout=timeout)
     return process, port
 
 

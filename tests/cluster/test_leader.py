@@ -6,14 +6,14 @@ so the API server itself records (in each ConfigMap's managedFields) who wrote w
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.cluster.support import Tls, delete_namespaces, make_namespace, put_source, serve, unique, wait_for
+from tests.cluster.support import Tls, delete_namespaces, make_namespace, put_source, serve, unique
+from tests.support import wait_for
 from webhook import names
 from webhook.controllers import Controllers
 from webhook.kube import Kube, configmap_path, lease_path
@@ -149,7 +149,7 @@ def test_two_serve_processes_elect_one_writer(cluster: ControlPlane, kube: Kube,
                 f"serve-{pod}",
                 tls_cert=loopback_tls.cert,
                 tls_key=loopback_tls.key,
-                context=lambda: ssl.create_default_context(cafile=loopback_tls.ca),
+                context=loopback_tls.context,
                 env={
                     "POD_NAME": pod,
                     "OTEL_INJECTOR_RECONCILE": "true",

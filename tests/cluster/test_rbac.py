@@ -18,9 +18,9 @@ from tests.cluster.support import (
     mwc_path,
     put_source,
     unique,
-    wait_for,
     webhook_configuration,
 )
+from tests.support import wait_for
 from webhook import names
 from webhook.controllers import Controllers
 from webhook.kube import ApiError, Kube, api_path, configmap_path, lease_path, secret_path

@@ -4,7 +4,6 @@ apiserver, which also calls that process as its admission webhook."""
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ from tests.cluster.support import (
     put_source,
     serve,
     unique,
-    wait_for,
     webhook_configuration,
 )
+from tests.support import wait_for
 from webhook import names
 from webhook.kube import Kube, api_path, configmap_path
 from webhook.localcluster.controlplane import ControlPlane
@@ -76,7 +75,7 @@ def injector(cluster: ControlPlane, kube: Kube, loopback_tls: Tls) -> Iterator[I
         "serve-reconciler",
         tls_cert=loopback_tls.cert,
         tls_key=loopback_tls.key,
-        context=lambda: ssl.create_default_context(cafile=loopback_tls.ca),
+        context=loopback_tls.context,
         env={
             "OTEL_INJECTOR_RECONCILE": "true",
             "OTEL_INJECTOR_NAMESPACE": namespace,

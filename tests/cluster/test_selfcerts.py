@@ -19,18 +19,17 @@ from cryptography import x509
 from tests.cluster.support import (
     PinnedHTTPSConnection,
     delete_namespaces,
-    https_get,
     make_namespace,
     mwc_path,
     serve,
     unique,
-    wait_for,
     webhook_configuration,
 )
-from tests.support import review_for
+from tests.support import review_for, wait_for
 from webhook.kube import Kube, lease_path, secret_path
 from webhook.leader import lease_holder
 from webhook.localcluster.controlplane import ControlPlane
+from webhook.localcluster.injector import https_get
 from webhook.selfcerts import (
     RENEW_ANNOTATION,
     bootstrap,
@@ -165,7 +164,7 @@ def test_forced_renewal_is_served_without_a_failed_request(
         def new_connections() -> None:
             while not stop.is_set():
                 try:
-                    status, _, der = https_get(port, "/readyz", context, hostname)
+                    status, der = https_get(port, "/readyz", context, hostname)
                     if status != 200:
                         failures.append(f"new connection: HTTP {status}")
                     served.append(x509.load_der_x509_certificate(der).serial_number)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,9 +21,9 @@ from tests.cluster.support import (
     put_source,
     serve,
     unique,
-    wait_for,
     webhook_configuration,
 )
+from tests.support import wait_for
 from webhook import names
 from webhook.kube import Kube, api_path, configmap_path
 from webhook.localcluster.controlplane import ControlPlane
@@ -54,7 +53,7 @@ def bench(cluster: ControlPlane, kube: Kube, loopback_tls: Tls) -> Iterator[Benc
         "serve-stale",
         tls_cert=loopback_tls.cert,
         tls_key=loopback_tls.key,
-        context=lambda: ssl.create_default_context(cafile=loopback_tls.ca),
+        context=loopback_tls.context,
         env={
             "OTEL_INJECTOR_RECONCILE": "true",
             "OTEL_INJECTOR_NAMESPACE": injector_ns,

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.cluster.support import delete_namespaces, make_namespace, put_source, unique, wait_for
+from tests.cluster.support import delete_namespaces, make_namespace, put_source, unique
+from tests.support import wait_for
 from webhook import names
 from webhook.kube import ApiError, Kube, api_path, configmap_path
 from webhook.localcluster.controlplane import ControlPlane

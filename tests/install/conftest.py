@@ -28,7 +28,8 @@ How the pieces stand in for what a cluster has and this machine lacks:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ssl
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +44,16 @@ from tests.install.support import (
     Injector,
     Release,
     audited_requests,
+    ca_context,
     find,
-    free_port,
     get_json,
     helm_template,
     secret_material,
-    tls_probe,
     unused_grants,
     write_token_kubeconfig,
 )
-from webhook.localcluster.controlplane import ControlPlane
+from webhook.localcluster.controlplane import ControlPlane, free_port
+from webhook.localcluster.injector import https_ready
 
 #: What this install runs with: the fixture fails unless the rendered Deployment's env
 #: already says so (nothing here overrides the chart).
@@ -148,22 +149,22 @@ def sa_kubeconfig(control_plane: ControlPlane, release: Release) -> Path:
     )
 
 
-def _ready(release: Release, control_plane: ControlPlane, port: int) -> bool:
+def _ready(release: Release, control_plane: ControlPlane, port: int) -> Callable[[], bool]:
     """The Deployment's readinessProbe, verified like the apiserver verifies the webhook:
     against the CA in the process's Secret, for the Service's DNS name."""
     probe = release.container["readinessProbe"]["httpGet"]
     assert probe["scheme"] == "HTTPS"
-    secret = get_json(control_plane, "secret", release.setting("OTEL_INJECTOR_CERT_SECRET"), "-n", release.namespace)
-    if secret is None:
-        return False
-    ca = secret_material(secret).get("ca.crt")
-    if not ca:
-        return False
-    try:
-        status, _ = tls_probe(port, ca_pem=ca, server_hostname=release.service_host, path=probe["path"])
-    except OSError:
-        return False
-    return status == 200
+
+    def context() -> ssl.SSLContext | None:
+        name = release.setting("OTEL_INJECTOR_CERT_SECRET")
+        secret = get_json(control_plane, "secret", name, "-n", release.namespace)
+        ca = secret_material(secret).get("ca.crt") if secret is not None else None
+        try:
+            return ca_context(ca) if ca else None
+        except ssl.SSLError:  # not a CA (yet): not ready
+            return None
+
+    return https_ready(port, context, server_hostname=release.service_host, path=probe["path"], timeout=3.0)
 
 
 @pytest.fixture(scope="session")
@@ -185,7 +186,7 @@ def injector(control_plane: ControlPlane, release: Release, sa_kubeconfig: Path,
         name,
         release.local_argv(port=port, cert_dir=cert_dir),
         env,
-        ready=lambda: _ready(release, control_plane, port),
+        ready=_ready(release, control_plane, port),
         timeout=90,
     )
     return Injector(

@@ -1,5 +1,5 @@
 """Helpers for the install tests: rendering the chart, reading what the rendered
-Deployment asks for, a ServiceAccount kubeconfig, polling and TLS probes.
+Deployment asks for, a ServiceAccount kubeconfig and TLS probes.
 
 Everything the injector process is started with comes from the rendered chart (the
 Deployment's command, args, env and readiness probe; the Service and webhook names), so a
@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 
 from tests.deploy.support import CHART, HELM_TARGET, NAMESPACE, RELEASE, Objects, find, run
 from webhook.localcluster.controlplane import ControlPlane, ManagedProcess
-
-T = TypeVar("T")
+from webhook.localcluster.injector import https_get
 
 __all__ = ["NAMESPACE", "RELEASE", "Objects", "find"]
 
@@ -46,18 +43,6 @@ def dump(objects: Objects) -> str:
     return yaml.safe_dump_all(objects, sort_keys=False)
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
 def get_json(cp: ControlPlane, *args: str) -> Any:
     """``kubectl get ... -o json`` as the admin; ``None`` when the object does not exist."""
     result = cp.kubectl("get", *args, "-o", "json", "--ignore-not-found", check=True)
@@ -68,12 +53,6 @@ def list_json(cp: ControlPlane, *args: str) -> list[dict[str, Any]]:
     """The ``items`` of ``kubectl get <kind> ... -o json`` as the admin."""
     items: list[dict[str, Any]] = json.loads(cp.kubectl("get", *args, "-o", "json").stdout)["items"]
     return items
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -204,18 +183,12 @@ def tls_probe(
 ) -> tuple[int, bytes]:
     """GET ``path`` over TLS verified against ``ca_pem`` for ``server_hostname`` (as the
     apiserver verifies a webhook); returns (status, peer certificate DER)."""
-    context = ssl.create_default_context(cadata=ca_pem.decode("ascii"))
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw,
-        context.wrap_socket(raw, server_hostname=server_hostname) as tls,
-    ):
-        peer = tls.getpeercert(binary_form=True) or b""
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_hostname}\r\nConnection: close\r\n\r\n".encode())
-        response = b""
-        while chunk := tls.recv(65536):
-            response += chunk
-    status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0
-    return status, peer
+    return https_get(port, path, ca_context(ca_pem), server_hostname, timeout=timeout)
+
+
+def ca_context(ca_pem: bytes) -> ssl.SSLContext:
+    """Trusts exactly ``ca_pem``, as the apiserver does through a webhook's caBundle."""
+    return ssl.create_default_context(cadata=ca_pem.decode("ascii"))
 
 
 def can_i(cp: ControlPlane, kubeconfig: Path, query: Sequence[str]) -> str:

@@ -29,8 +29,8 @@ from tests.install.support import (
     list_json,
     secret_material,
     tls_probe,
-    wait_for,
 )
+from tests.support import wait_for
 from webhook import names
 from webhook.localcluster.controlplane import ControlPlane
 from webhook.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL

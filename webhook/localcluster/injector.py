@@ -14,8 +14,8 @@ The same pieces a cluster gets, wired for loopback:
 from __future__ import annotations
 
 import copy
-import http.client
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -90,19 +90,67 @@ class LocalInjector:
         return ssl.create_default_context(cafile=str(self.tls_dir / "ca.crt"))
 
 
-def _https_ready(url: str, context: ssl.SSLContext, path: str = "/readyz") -> Callable[[], bool]:
-    host_port = url.removeprefix("https://").rstrip("/")
-    host, port = host_port.rsplit(":", 1)
+def serve_argv(port: int, tls_cert: str | Path, tls_key: str | Path) -> list[str]:
+    """The command line of ``otel-injector serve`` on 127.0.0.1:``port`` with this
+    interpreter and the given serving cert and key."""
+    return [
+        sys.executable,
+        "-m",
+        "webhook",
+        "serve",
+        "--port",
+        str(port),
+        "--bind-address",
+        "127.0.0.1",
+        "--tls-cert",
+        str(tls_cert),
+        "--tls-key",
+        str(tls_key),
+    ]
+
+
+def https_get(
+    port: int, path: str, context: ssl.SSLContext, server_hostname: str | None = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    """GET ``path`` from 127.0.0.1:``port`` on a new TLS connection verified with ``context``
+    for ``server_hostname`` (default 127.0.0.1), as the apiserver calls a webhook.
+
+    Returns (HTTP status, 0 when the answer is not HTTP; the peer certificate in DER)."""
+    hostname = server_hostname or "127.0.0.1"
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=hostname) as tls,
+    ):
+        peer = tls.getpeercert(binary_form=True) or b""
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
+        response = b""
+        while chunk := tls.recv(65536):
+            response += chunk
+    status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0
+    return status, peer
+
+
+def https_ready(
+    port: int,
+    context: Callable[[], ssl.SSLContext | None],
+    *,
+    server_hostname: str | None = None,
+    path: str = "/readyz",
+    timeout: float = 2.0,
+) -> Callable[[], bool]:
+    """A readiness probe for :meth:`ControlPlane.start_process`: ``path`` answers 200 over
+    TLS verified with the context ``context()`` returns (``None``: not known yet, so not
+    ready); see :func:`https_get`."""
 
     def ready() -> bool:
-        conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=2)
+        verified = context()
+        if verified is None:
+            return False
         try:
-            conn.request("GET", path)
-            return conn.getresponse().status == 200
+            status, _ = https_get(port, path, verified, server_hostname, timeout=timeout)
         except OSError:
             return False
-        finally:
-            conn.close()
+        return status == 200
 
     return ready
 
@@ -163,23 +211,10 @@ def install(
     }
     url = f"https://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
-    argv = [
-        sys.executable,
-        "-m",
-        "webhook",
-        "serve",
-        "--port",
-        str(port),
-        "--bind-address",
-        "127.0.0.1",
-        "--tls-cert",
-        str(tls_dir / "tls.crt"),
-        "--tls-key",
-        str(tls_dir / "tls.key"),
-    ]
+    argv = serve_argv(port, tls_dir / "tls.crt", tls_dir / "tls.key")
     log(f"[otel-injector] starting the webhook at {url}")
     process = cp.start_process(
-        PROCESS_NAME, argv, env={**os.environ, **env}, ready=_https_ready(url, context), timeout=60
+        PROCESS_NAME, argv, env={**os.environ, **env}, ready=https_ready(port, lambda: context), timeout=60
     )
     injector = LocalInjector(process=process, url=url, tls_dir=tls_dir, ca_bundle=ca_bundle, webhook_config_name="")
     if register:
