@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,60 @@ def webhook_configuration(name: str, url: str, *, ca_bundle: str | None, namespa
 
 def mwc_path(name: str) -> str:
     return api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", None, name)
+
+
+@dataclass
+class ReconcilingWebhook:
+    """A ``serve`` process that reconciles the source ConfigMap in ``namespace`` and is the
+    admission webhook for pods in namespaces labelled ``<namespace_label>=true``."""
+
+    namespace: str
+    port: int
+    namespace_label: str
+    #: More namespaces to delete with ``namespace`` when the webhook is torn down.
+    namespaces: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def reconciling_webhook(
+    cluster: ControlPlane,
+    kube: Kube,
+    tls: Tls,
+    prefix: str,
+    *,
+    source: str,
+    config: str,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[ReconcilingWebhook]:
+    """Put ``config`` as ``source`` into a new namespace, serve with the reconciler on over
+    ``tls`` (``env`` added) and register the webhook; on exit unregister it, stop the
+    process and delete the namespaces."""
+    namespace = make_namespace(kube, unique(f"inj-{prefix}"))
+    put_source(kube, namespace, source, config)
+    process, port = serve(
+        cluster,
+        f"serve-{prefix}",
+        tls_cert=tls.cert,
+        tls_key=tls.key,
+        context=tls.context,
+        env={
+            "OTEL_INJECTOR_RECONCILE": "true",
+            "OTEL_INJECTOR_NAMESPACE": namespace,
+            "OTEL_INJECTOR_COLLECTOR_SOURCE": source,
+            **(env or {}),
+        },
+    )
+    webhook = ReconcilingWebhook(namespace, port, unique(f"e2e-{prefix}"))
+    mwc = unique(f"otel-injector-{prefix}")
+    kube.create(
+        mwc_path(""),
+        webhook_configuration(
+            mwc, f"https://127.0.0.1:{port}/mutate", ca_bundle=tls.ca_bundle, namespace_label=webhook.namespace_label
+        ),
+    )
+    try:
+        yield webhook
+    finally:
+        kube.delete(mwc_path(mwc))
+        process.stop()
+        delete_namespaces(kube, namespace, *webhook.namespaces)

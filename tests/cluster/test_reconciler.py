@@ -11,17 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.support import (
-    Tls,
-    delete_namespaces,
-    label_namespace,
-    make_namespace,
-    mwc_path,
-    put_source,
-    serve,
-    unique,
-    webhook_configuration,
-)
+from tests.cluster.support import Tls, label_namespace, make_namespace, put_source, reconciling_webhook, unique
 from tests.support import wait_for
 from webhook import names
 from webhook.kube import Kube, api_path, configmap_path
@@ -68,37 +58,11 @@ class Injector:
 
 @pytest.fixture(scope="module")
 def injector(cluster: ControlPlane, kube: Kube, loopback_tls: Tls) -> Iterator[Injector]:
-    namespace = make_namespace(kube, unique("inj-rec"))
-    put_source(kube, namespace, SOURCE, config(1))
-    process, port = serve(
-        cluster,
-        "serve-reconciler",
-        tls_cert=loopback_tls.cert,
-        tls_key=loopback_tls.key,
-        context=loopback_tls.context,
-        env={
-            "OTEL_INJECTOR_RECONCILE": "true",
-            "OTEL_INJECTOR_NAMESPACE": namespace,
-            "OTEL_INJECTOR_COLLECTOR_SOURCE": SOURCE,
-            "OTEL_INJECTOR_POD_GRACE_SECONDS": "2",
-            "OTEL_INJECTOR_RESYNC_SECONDS": "60",
-        },
-    )
-    test_label = unique("e2e-reconciler")
-    mwc = unique("otel-injector-rec")
-    kube.create(
-        mwc_path(""),
-        webhook_configuration(
-            mwc, f"https://127.0.0.1:{port}/mutate", ca_bundle=loopback_tls.ca_bundle, namespace_label=test_label
-        ),
-    )
-    made: list[str] = []
-    try:
-        yield Injector(kube, namespace, port, test_label, made)
-    finally:
-        kube.delete(mwc_path(mwc))
-        process.stop()
-        delete_namespaces(kube, namespace, *made)
+    env = {"OTEL_INJECTOR_POD_GRACE_SECONDS": "2", "OTEL_INJECTOR_RESYNC_SECONDS": "60"}
+    with reconciling_webhook(
+        cluster, kube, loopback_tls, "reconciler", source=SOURCE, config=config(1), env=env
+    ) as web:
+        yield Injector(kube, web.namespace, web.port, web.namespace_label, web.namespaces)
 
 
 def is_managed_copy(cm: dict[str, Any] | None, expected_hash: str) -> bool:

@@ -13,16 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.support import (
-    Tls,
-    delete_namespaces,
-    make_namespace,
-    mwc_path,
-    put_source,
-    serve,
-    unique,
-    webhook_configuration,
-)
+from tests.cluster.support import Tls, make_namespace, put_source, reconciling_webhook, unique
 from tests.support import wait_for
 from webhook import names
 from webhook.kube import Kube, api_path, configmap_path
@@ -46,37 +37,12 @@ class Bench:
 
 @pytest.fixture(scope="module")
 def bench(cluster: ControlPlane, kube: Kube, loopback_tls: Tls) -> Iterator[Bench]:
-    injector_ns = make_namespace(kube, unique("inj-stale"))
-    put_source(kube, injector_ns, SOURCE, "version: 1\n")
-    process, port = serve(
-        cluster,
-        "serve-stale",
-        tls_cert=loopback_tls.cert,
-        tls_key=loopback_tls.key,
-        context=loopback_tls.context,
-        env={
-            "OTEL_INJECTOR_RECONCILE": "true",
-            "OTEL_INJECTOR_NAMESPACE": injector_ns,
-            "OTEL_INJECTOR_COLLECTOR_SOURCE": SOURCE,
-        },
-    )
-    label = unique("e2e-stale")
-    app_ns = make_namespace(kube, unique("shop"), {label: "true", "tracing": "enabled"})
-    mwc = unique("otel-injector-stale")
-    kube.create(
-        mwc_path(""),
-        webhook_configuration(
-            mwc, f"https://127.0.0.1:{port}/mutate", ca_bundle=loopback_tls.ca_bundle, namespace_label=label
-        ),
-    )
-    try:
+    with reconciling_webhook(cluster, kube, loopback_tls, "stale", source=SOURCE, config="version: 1\n") as hook:
+        app_ns = make_namespace(kube, unique("shop"), {hook.namespace_label: "true", "tracing": "enabled"})
+        hook.namespaces.append(app_ns)
         # The copy carries the hash the process injects with: wait until it knows v1.
         wait_for("the copy of v1", lambda: copy_hash(kube, app_ns) == config_hash(b"version: 1\n"), timeout=10)
-        yield Bench(cluster, kube, injector_ns, app_ns)
-    finally:
-        kube.delete(mwc_path(mwc))
-        process.stop()
-        delete_namespaces(kube, injector_ns, app_ns)
+        yield Bench(cluster, kube, hook.namespace, app_ns)
 
 
 def copy_hash(kube: Kube, namespace: str) -> str | None:
