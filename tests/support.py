@@ -1,12 +1,15 @@
-"""Shared helpers for tests: building AdmissionReviews, calling the HTTPS server, polling."""
+"""Shared helpers for tests: building AdmissionReviews, calling the HTTPS server, polling,
+putting process-wide logging back."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -70,3 +73,18 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, in
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@contextlib.contextmanager
+def restored_logging() -> Iterator[None]:
+    """Put back the handlers, levels and propagation of the root and uvicorn loggers, which
+    ``setup_logging`` changes process-wide."""
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 import yaml
 from cryptography import x509
 
+from tests.support import restored_logging
 from webhook import __version__
 from webhook.cli import main
 
@@ -40,14 +40,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A private os.environ without the injector's variables: serve exports its flags there."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_INJECTOR_") and k != "POD_NAMESPACE"}
     monkeypatch.setattr(os, "environ", environ)
-    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
-    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
-    yield
     # serve sets up JSON logging before it checks the TLS files; undo that for other tests.
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
+    with restored_logging():
+        yield
 
 
 def one_line(err: str) -> str:

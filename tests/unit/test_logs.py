@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.support import restored_logging
 from webhook.logs import JsonFormatter, setup_logging
 
 
@@ -88,13 +89,8 @@ def test_exception_is_rendered() -> None:
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """setup_logging changes process-wide loggers; put them back for the other tests."""
-    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
-    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
-    yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
+    with restored_logging():
+        yield
 
 
 @pytest.mark.usefixtures("restore_logging")
