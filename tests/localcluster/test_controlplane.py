@@ -5,28 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.support import wait_for
 from webhook.localcluster import binaries as bins
 from webhook.localcluster.controlplane import ControlPlane
 
 pytestmark = pytest.mark.e2e
-
-
-def _poll(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5) -> Any:
-    """Return the first truthy ``probe()`` result; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last result: {last!r}")
 
 
 def test_apiserver_reports_pinned_version(control_plane: ControlPlane) -> None:
@@ -48,7 +35,7 @@ def test_deployment_creates_a_pending_pod(control_plane: ControlPlane) -> None:
         items: list[dict[str, Any]] = json.loads(out)["items"]
         return items
 
-    found = _poll("a Pod created by the deployment's ReplicaSet", pods)
+    found = wait_for("a Pod created by the deployment's ReplicaSet", pods, timeout=60, interval=0.5)
     pod = found[0]
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
     # No scheduler and no kubelet: the pod exists but never runs.
@@ -62,7 +49,7 @@ def test_apiserver_traces_reach_jaeger(control_plane: ControlPlane) -> None:
         data: list[str] = control_plane.jaeger_api("/api/services", timeout=5)["data"] or []
         return data if "apiserver" in data else []
 
-    assert "apiserver" in _poll("service 'apiserver' in Jaeger", services, timeout=60, interval=1)
+    assert "apiserver" in wait_for("service 'apiserver' in Jaeger", services, timeout=60, interval=1)
 
 
 def test_jaeger_binds_only_the_ports_it_was_given(control_plane: ControlPlane) -> None:
