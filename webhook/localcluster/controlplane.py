@@ -448,19 +448,7 @@ class ControlPlane:
             raise ControlPlaneError("start the control plane before adding processes")
         if name in self._processes and self._processes[name].is_running():
             raise ControlPlaneError(f"a process named {name!r} is already running")
-        proc = ManagedProcess(
-            name,
-            argv,
-            log_path=self.workdir / f"{name}.log",
-            env=env,
-            ready=ready,
-            timeout=timeout,
-            cwd=cwd,
-            describe_failure=self._failure_report,
-        )
-        self._processes[name] = proc
-        proc.start()
-        return proc
+        return self._start_managed(name, argv, env=env, ready=ready, timeout=timeout, cwd=cwd)
 
     def _failure_report(self, message: str) -> str:
         parts = [message]
@@ -573,9 +561,31 @@ class ControlPlane:
         # JSON is valid YAML, so no YAML writer is needed.
         return json.dumps(config, indent=2) + "\n"
 
-    def _add(self, proc: ManagedProcess) -> None:
-        self._processes[proc.name] = proc
+    def _start_managed(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        ready: Callable[[], bool] | None,
+        timeout: float,
+        cwd: Path | None,
+        env: Mapping[str, str] | None = None,
+    ) -> ManagedProcess:
+        """Register and start a process logging to ``workdir/<name>.log`` whose failure
+        report carries the log tails of all components."""
+        proc = ManagedProcess(
+            name,
+            argv,
+            log_path=self.workdir / f"{name}.log",
+            env=env,
+            ready=ready,
+            timeout=timeout,
+            cwd=cwd,
+            describe_failure=self._failure_report,
+        )
+        self._processes[name] = proc
         proc.start()
+        return proc
 
     def _start_jaeger(self, *, otlp_grpc: int, otlp_http: int, query_http: int, query_grpc: int) -> None:
         config = self.workdir / "jaeger.yaml"
@@ -594,16 +604,12 @@ class ControlPlane:
             finally:
                 conn.close()
 
-        self._add(
-            ManagedProcess(
-                "jaeger",
-                [str(self.binaries.jaeger), "--config", str(config)],
-                log_path=self.workdir / "jaeger.log",
-                ready=ready,
-                timeout=self._component_timeout,
-                cwd=self.workdir,
-                describe_failure=self._failure_report,
-            )
+        self._start_managed(
+            "jaeger",
+            [str(self.binaries.jaeger), "--config", str(config)],
+            ready=ready,
+            timeout=self._component_timeout,
+            cwd=self.workdir,
         )
 
     def _start_etcd(self, client: int, peer: int) -> None:
@@ -618,28 +624,24 @@ class ControlPlane:
             finally:
                 conn.close()
 
-        self._add(
-            ManagedProcess(
-                "etcd",
-                [
-                    str(self.binaries.etcd),
-                    "--name=bench",
-                    f"--data-dir={self.workdir / 'etcd-data'}",
-                    f"--listen-client-urls={client_url}",
-                    f"--advertise-client-urls={client_url}",
-                    f"--listen-peer-urls={peer_url}",
-                    f"--initial-advertise-peer-urls={peer_url}",
-                    f"--initial-cluster=bench={peer_url}",
-                    "--initial-cluster-state=new",
-                    "--unsafe-no-fsync",
-                    "--log-level=warn",
-                ],
-                log_path=self.workdir / "etcd.log",
-                ready=ready,
-                timeout=self._component_timeout,
-                cwd=self.workdir,
-                describe_failure=self._failure_report,
-            )
+        self._start_managed(
+            "etcd",
+            [
+                str(self.binaries.etcd),
+                "--name=bench",
+                f"--data-dir={self.workdir / 'etcd-data'}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=bench={peer_url}",
+                "--initial-cluster-state=new",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            ready=ready,
+            timeout=self._component_timeout,
+            cwd=self.workdir,
         )
 
     def _start_apiserver(self, port: int) -> None:
@@ -685,16 +687,12 @@ class ControlPlane:
             status, _ = self.api_get("/readyz", timeout=5)
             return status == 200
 
-        self._add(
-            ManagedProcess(
-                "kube-apiserver",
-                argv,
-                log_path=self.workdir / "kube-apiserver.log",
-                ready=ready,
-                timeout=self._apiserver_timeout,
-                cwd=self.workdir,
-                describe_failure=self._failure_report,
-            )
+        self._start_managed(
+            "kube-apiserver",
+            argv,
+            ready=ready,
+            timeout=self._apiserver_timeout,
+            cwd=self.workdir,
         )
 
     def _start_controller_manager(self, port: int) -> None:
@@ -729,16 +727,12 @@ class ControlPlane:
             finally:
                 conn.close()
 
-        self._add(
-            ManagedProcess(
-                "kube-controller-manager",
-                argv,
-                log_path=self.workdir / "kube-controller-manager.log",
-                ready=ready,
-                timeout=self._component_timeout,
-                cwd=self.workdir,
-                describe_failure=self._failure_report,
-            )
+        self._start_managed(
+            "kube-controller-manager",
+            argv,
+            ready=ready,
+            timeout=self._component_timeout,
+            cwd=self.workdir,
         )
 
 
