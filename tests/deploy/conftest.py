@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.support import CHART, HELM_TARGET, RELEASE, Objects, find_helm, find_tool, parse_stream, run
+from tests.deploy.support import Objects, find_helm, find_tool, helm_template, parse_stream, run_helm_template
 
 
 @pytest.fixture(scope="session")
@@ -36,13 +36,7 @@ def render(helm: Path) -> Callable[..., Objects]:
     def _render(*sets: str, extra: Sequence[str] = ()) -> Objects:
         key = (*sets, "|", *extra)
         if key not in cache:
-            argv: list[str | Path] = [helm, "template", RELEASE, CHART, *HELM_TARGET, *extra]
-            for value in sets:
-                argv += ["--set", value]
-            proc = run(argv)
-            if proc.returncode != 0:
-                pytest.fail(f"helm template {' '.join(sets)} failed:\n{proc.stderr}")
-            cache[key] = parse_stream(proc.stdout)
+            cache[key] = parse_stream(helm_template(helm, *sets, extra=extra))
         return cache[key]
 
     return _render
@@ -53,10 +47,7 @@ def render_error(helm: Path) -> Callable[..., str]:
     """``render_error("certs.mode=bogus")``: helm's error output; fails if helm succeeds."""
 
     def _render_error(*sets: str, extra: Sequence[str] = ()) -> str:
-        argv: list[str | Path] = [helm, "template", RELEASE, CHART, *HELM_TARGET, *extra]
-        for value in sets:
-            argv += ["--set", value]
-        proc = run(argv)
+        proc = run_helm_template(helm, *sets, extra=extra)
         if proc.returncode == 0:
             pytest.fail(f"helm template {' '.join(sets)} succeeded but should have failed")
         return proc.stderr

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.support import find_helm, parse_stream
+from tests.deploy.support import find_helm, helm_template, parse_stream
 from tests.install.proxy import ServiceProxy, running_proxy
 from tests.install.support import (
     AUDIT_POLICY,
@@ -47,7 +47,6 @@ from tests.install.support import (
     ca_context,
     find,
     get_json,
-    helm_template,
     secret_material,
     unused_grants,
     write_token_kubeconfig,

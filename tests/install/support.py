@@ -21,22 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.support import CHART, HELM_TARGET, NAMESPACE, RELEASE, Objects, find, run
+from tests.deploy.support import NAMESPACE, RELEASE, Objects, find
 from webhook.localcluster.controlplane import ControlPlane, ManagedProcess
 from webhook.localcluster.injector import https_get
 
 __all__ = ["NAMESPACE", "RELEASE", "Objects", "find"]
-
-
-def helm_template(helm: Path, *sets: str) -> str:
-    """``helm template`` of the chart for the release namespace (as tests/deploy renders it)."""
-    argv: list[str | Path] = [helm, "template", RELEASE, CHART, *HELM_TARGET]
-    for value in sets:
-        argv += ["--set", value]
-    proc = run(argv)
-    if proc.returncode != 0:
-        pytest.fail(f"helm template {' '.join(sets)} failed:\n{proc.stderr}")
-    return proc.stdout
 
 
 def dump(objects: Objects) -> str:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.support import DEPLOY, parse_stream
+from tests.deploy.support import DEPLOY, helm_template, parse_stream
 from tests.deploy.test_chart import VARIANTS
-from tests.install.support import Release, helm_template
+from tests.install.support import Release
 from tests.support import wait_for
 from webhook.certs import generate_ca
 from webhook.localcluster.controlplane import SERVICE_CLUSTER_IP_RANGE, ControlPlane
