@@ -7,6 +7,7 @@ one-line ``{"error": ...}`` body, never a 5xx.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -62,6 +63,12 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if on_startup is not None:
             on_startup(state)
+        # What exists now (modules, the app, settings) lives as long as the process. Out of
+        # the collector's sight, a full collection, which the garbage of busy requests and
+        # queued spans sets off every few seconds, walks only what requests made: under a
+        # millisecond instead of 15-100 ms of a stalled event loop.
+        gc.collect()
+        gc.freeze()
         state.ready = True
         log.info("otel-injector %s ready", __version__, extra={"settings": describe_settings(settings)})
         try:
