@@ -22,6 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from webhook.settings import Settings, SettingsError, env_var
+from webhook.telemetry import EXPORT_BATCH_SIZE
 
 log = logging.getLogger("webhook.server")
 
@@ -100,6 +101,9 @@ def serve(settings: Settings) -> None:
     check_tls_files(settings.tls_cert, settings.tls_key)
     os.environ[env_var("tls_cert")] = settings.tls_cert
     os.environ[env_var("tls_key")] = settings.tls_key
+    # Short export batches keep the export thread's GIL holds short (see webhook.telemetry);
+    # set in the environment so every worker's SDK reads it, and an explicit value wins.
+    os.environ.setdefault("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", str(EXPORT_BATCH_SIZE))
     uvicorn.run(
         "webhook.app:app_from_environment",
         factory=True,
