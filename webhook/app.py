@@ -88,7 +88,6 @@ def create_app(
     )
     app.state.injector = state
 
-    @app.post("/mutate")
     async def mutate(request: Request) -> Response:
         try:
             _check_content_type(request.headers.get("content-type"))
@@ -99,6 +98,11 @@ def create_app(
                 state.metrics.invalid_requests.labels(status=str(err.status)).inc()
             return _error(err.status, str(err))
         return Response(content=answer, media_type=JSON)
+
+    # A plain Starlette route: it takes the raw body, so FastAPI's request handling
+    # (dependency resolution, an exit stack per request) would only add ~40 us to each
+    # admission.
+    app.router.add_route("/mutate", mutate, methods=["POST"])
 
     @app.get("/healthz")
     async def healthz() -> Response:
