@@ -67,8 +67,10 @@ def _diff(path: str, old: Any, new: Any, ops: list[dict[str, Any]]) -> None:
         for key, value in old.items():
             if key not in new:
                 ops.append({"op": "remove", "path": f"{path}/{_token(key)}"})
-            else:
-                _diff(f"{path}/{_token(key)}", value, new[key], ops)
+                continue
+            other = new[key]
+            if value is not other:  # shared with the input: nothing to build a path for
+                _diff(f"{path}/{_token(key)}", value, other, ops)
         for key, value in new.items():
             if key not in old:
                 ops.append({"op": "add", "path": f"{path}/{_token(key)}", "value": value})
