@@ -5,7 +5,9 @@ No HTTP here: the FastAPI layer hands over bytes and gets bytes back, or a
 span of the current (server) span: decode, decide, mutate, build patch. The request's
 attributes (namespace, pod, uid, operation, dry run) and the outcome go on the server
 span once; the phase spans carry only what is their own, since every attribute costs
-time when it is set and again when it is exported.
+time when it is set and again when it is exported. The phase spans are children of the
+server span but never current themselves (nothing runs inside them that traces or logs),
+which spares a context switch in and out for each.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class AdmissionHandler:
         failure is answered ``allowed: true`` with a warning and logged with the trace id."""
         started = time.perf_counter()
         server_span = trace.get_current_span()
-        with self._tracer.start_as_current_span("decode review") as span:
+        with self._tracer.start_span("decode review") as span:
             try:
                 request = parse_review(body)
             except BadReview as err:
@@ -107,17 +109,17 @@ class AdmissionHandler:
     def _admit(self, request: AdmissionRequest) -> tuple[dict[str, Any], InjectionResult, Patch]:
         settings = self._settings()
         pod = request.object
-        with self._tracer.start_as_current_span("decide") as span:
+        with self._tracer.start_span("decide") as span:
             decision = decide(pod, namespace=request.namespace, operation=request.operation, settings=settings)
             _set_decision(span, decision.inject, decision.reason.value)
         if not decision.inject:
             result = InjectionResult(pod=pod, decision=decision)
             return allowed(request, result.warnings), result, EMPTY
-        with self._tracer.start_as_current_span("mutate") as span:
+        with self._tracer.start_span("mutate") as span:
             result = mutate(pod, settings, namespace=request.namespace, decision=decision)
             span.set_attribute("otel_injector.sidecar_mode", result.mode or "")
             span.set_attribute("otel_injector.fallbacks", len(result.notices))
-        with self._tracer.start_as_current_span("build patch") as span:
+        with self._tracer.start_span("build patch") as span:
             patch = make_patch(pod, result.pod)
             span.set_attribute("otel_injector.patch.operations", len(patch.operations))
             span.set_attribute("otel_injector.patch.bytes", len(patch.body))
