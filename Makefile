@@ -38,7 +38,8 @@ test: lint binaries
 	$(BIN)/pytest
 
 bench: $(STAMP) binaries
-	$(BIN)/python -m bench
+	$(BIN)/python -m pip install --quiet -c requirements-dev.lock -e '.[test,bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
