@@ -8,6 +8,8 @@
   client, not us, closes idle connections, and no request races a server-side close.
 * On SIGTERM uvicorn stops accepting, closes idle keep-alive connections at once and lets
   in-flight requests finish, so the apiserver stops calling a terminating pod.
+* A connection the client drops without a clean close is released at once
+  (:class:`HTTPProtocol`), not when its keep-alive timer would have fired.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ import uvicorn
 from webhook.settings import Settings, SettingsError, env_var
 from webhook.telemetry import EXPORT_BATCH_SIZE
 
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _UvicornHTTP
+except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _UvicornHTTP  # type: ignore[assignment]
+
 log = logging.getLogger("webhook.server")
 
 KEEP_ALIVE_SECONDS = 120
@@ -31,6 +38,21 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 CERT_POLL_SECONDS = float(os.environ.get("OTEL_INJECTOR_CERT_POLL_SECONDS", "5"))
 # Strong references to the reload tasks, which asyncio itself only holds weakly.
 _watchers: set[asyncio.Task[None]] = set()
+
+
+class HTTPProtocol(_UvicornHTTP):
+    """uvicorn's HTTP/1.1 protocol, with the keep-alive timer cancelled however the
+    connection ends.
+
+    uvicorn cancels that timer in ``connection_lost`` only after a clean close. When the
+    client drops the connection (a reset, a TLS close without close_notify) the timer keeps
+    the protocol, its transport and buffers alive until it fires: 120 s here, about 64 KB a
+    connection, so a client that reconnects often grew the worker by megabytes a minute."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Let uvicorn clean up, then drop the keep-alive timer it may have left armed."""
+        super().connection_lost(exc)
+        self._unset_keepalive_if_required()
 
 
 def check_tls_files(cert: str, key: str) -> None:
@@ -117,6 +139,7 @@ def serve(settings: Settings) -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        http=HTTPProtocol,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
