@@ -188,14 +188,29 @@ def run_http(plan: HttpPlan, *, tls_dir: Path, workdir: Path, backend: TraceBack
             notes.append("tracing-on runs skipped: no OTLP receiver could be started")
         for kind, tracing in setups:
             label = f"{kind}-w{workers}-tracing-{'on' if tracing else 'off'}"
-            server = start_server(
-                kind, workers=workers, tracing=tracing, tls_dir=tls_dir, workdir=workdir, backend=backend, label=label
-            )
+            try:
+                server = start_server(
+                    kind,
+                    workers=workers,
+                    tracing=tracing,
+                    tls_dir=tls_dir,
+                    workdir=workdir,
+                    backend=backend,
+                    label=label,
+                )
+            except BenchError as err:
+                log(f"  {label}: {err}")
+                notes.append(f"{label} not measured: {str(err).splitlines()[0]}")
+                continue
             try:
                 shapes = plan.ceiling_shapes if kind == "ceiling" else plan.shapes
                 for shape in shapes:
                     rates = plan.rates if (kind == "webhook" or shape == "typical") else ()
-                    runs.append(_run_shape(server, shape, bodies[shape], plan, rates))
+                    try:
+                        runs.append(_run_shape(server, shape, bodies[shape], plan, rates))
+                    except Exception as err:  # one failed run must not lose the others
+                        log(f"  {label} {shape}: {err}")
+                        notes.append(f"{label} {shape} not measured: {str(err).splitlines()[0]}")
             finally:
                 if tracing:
                     time.sleep(1.0)  # let the batch processor say whether it dropped spans

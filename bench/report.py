@@ -330,6 +330,10 @@ def markdown(results: dict[str, Any]) -> str:
             ),
             "",
         ]
+        for note in http.get("notes") or []:
+            out += [f"* {note}"]
+        if http.get("notes"):
+            out += [""]
         drops = http.get("span_queue_overflowed") or {}
         if drops:
             overflowed = [k for k, v in drops.items() if v]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.system import Child, free_port, log
+from bench.system import Child, free_port, log, rss_kib, server_processes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -296,7 +296,7 @@ def start_server(
     while time.monotonic() < deadline:
         if not child.alive():
             raise BenchError(f"{label} exited at start:\n{child.log_tail()}")
-        if _ready(port, context) and (workers == 1 or _workers_up(child, workers)):
+        if (workers == 1 or _workers_up(child.pid, workers)) and _ready(port, context):
             return server
         time.sleep(0.2)
     child.stop()
@@ -314,12 +314,16 @@ def _ready(port: int, context: ssl.SSLContext) -> bool:
         conn.close()
 
 
-def _workers_up(child: Child, workers: int) -> bool:
-    try:
-        text = child.log_path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+def _workers_up(pid: int, workers: int, settle: float = 1.0) -> bool:
+    """Whether uvicorn's ``workers`` children exist and have finished importing: each
+    one's RSS past 30 MiB and unchanged (within 1 MiB) over ``settle`` seconds. (Their
+    log lines are no help: the spawned workers do not inherit the CLI's logging set-up.)"""
+    first = [rss_kib(p) or 0 for p in server_processes(pid)]
+    if len(first) < workers or any(kib < 30 * 1024 for kib in first):
         return False
-    return text.count("Application startup complete") >= workers
+    time.sleep(settle)
+    second = [rss_kib(p) or 0 for p in server_processes(pid)]
+    return len(second) == len(first) and all(abs(a - b) < 1024 for a, b in zip(first, second, strict=True))
 
 
 def check_answer(server: Server, body: bytes, shape: str) -> None:
