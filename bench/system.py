@@ -32,7 +32,6 @@ PAGE_VERSIONS = (
     "starlette",
     "orjson",
     "opentelemetry-sdk",
-    "opentelemetry-instrumentation-fastapi",
     "jsonpatch",
 )
 

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from webhook import __version__
 from webhook.handler import AdmissionHandler
+from webhook.logs import setup_logging
 from webhook.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.metrics import Metrics
 from webhook.review import BadReview
@@ -127,6 +128,8 @@ def app_from_environment() -> FastAPI:
     prepared, read once. In-cluster controllers (ConfigMap reconciler, certificate
     renewal) start with the app when the settings ask for them."""
     settings = load_settings()
+    # Spawned workers do not inherit the parent's logging set-up, so each sets up its own.
+    setup_logging(settings.log_level)
     if not settings.needs_kubernetes:
         return create_app(settings)
     from webhook.controllers import app_with_controllers
