@@ -11,10 +11,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint unit e2e binaries bench clean
 
 # pip is only told the lock and the project; the stamp reinstalls when either changes.
+# The bench extra comes too: mypy checks bench/, which imports numpy and matplotlib.
 $(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements-dev.lock -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements-dev.lock -e '.[test,bench]'
 	@touch $(STAMP)
 
 binaries: $(STAMP)
@@ -38,7 +39,6 @@ test: lint binaries
 	$(BIN)/pytest
 
 bench: $(STAMP) binaries
-	$(BIN)/python -m pip install --quiet -c requirements-dev.lock -e '.[test,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
