@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.system import Child, free_port, log, rss_kib, server_processes
+from webhook.localcluster.controlplane import jaeger_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,54 +46,6 @@ def make_certs(out: Path) -> Path:
     if done.returncode != 0:
         raise BenchError(f"otel-injector certs failed: {done.stderr.strip()}")
     return out
-
-
-def _jaeger_config(otlp_grpc: int, otlp_http: int, query_http: int, query_grpc: int) -> str:
-    # Every listener on loopback, named explicitly; in-memory storage, bounded.
-    return textwrap.dedent(
-        f"""\
-        service:
-          extensions: [jaeger_storage, jaeger_query]
-          pipelines:
-            traces:
-              receivers: [otlp]
-              processors: [batch]
-              exporters: [jaeger_storage_exporter]
-          telemetry:
-            resource:
-              service.name: jaeger
-            metrics:
-              level: none
-            logs:
-              level: warn
-        extensions:
-          jaeger_storage:
-            backends:
-              memstore:
-                memory:
-                  max_traces: 50000
-          jaeger_query:
-            storage:
-              traces: memstore
-            enable_tracing: false
-            http:
-              endpoint: 127.0.0.1:{query_http}
-            grpc:
-              endpoint: 127.0.0.1:{query_grpc}
-        receivers:
-          otlp:
-            protocols:
-              grpc:
-                endpoint: 127.0.0.1:{otlp_grpc}
-              http:
-                endpoint: 127.0.0.1:{otlp_http}
-        processors:
-          batch: {{}}
-        exporters:
-          jaeger_storage_exporter:
-            trace_storage: memstore
-        """
-    )
 
 
 def _otelcol_config(otlp_grpc: int, otlp_http: int, health: int) -> str:
@@ -153,7 +106,12 @@ class TraceBackend:
             grpc, http_port, extra1, extra2 = (free_port() for _ in range(4))
             config = workdir / f"{kind}.yaml"
             if kind == "jaeger":
-                config.write_text(_jaeger_config(grpc, http_port, extra1, extra2), encoding="utf-8")
+                config.write_text(
+                    jaeger_config(
+                        otlp_grpc=grpc, otlp_http=http_port, query_http=extra1, query_grpc=extra2, max_traces=50_000
+                    ),
+                    encoding="utf-8",
+                )
                 probe = f"http://127.0.0.1:{extra1}/api/services"
                 version = binaries.JAEGER_RELEASE
                 query: str | None = f"http://127.0.0.1:{extra1}"

@@ -249,7 +249,12 @@ class ManagedProcess:
             os.killpg(proc.pid, sig)
 
 
-def _jaeger_config(*, otlp_grpc: int, otlp_http: int, query_http: int, query_grpc: int) -> str:
+def jaeger_config(
+    *, otlp_grpc: int, otlp_http: int, query_http: int, query_grpc: int, max_traces: int = 100_000
+) -> str:
+    """Jaeger v2 config with every listener on 127.0.0.1 and bounded in-memory storage.
+
+    Shared by the control plane and the benchmarks, so both run the same Jaeger."""
     # Every listener is named explicitly: Jaeger's built-in all-in-one config would open
     # 4317/4318/16686/8888/13133/... on all interfaces and clash with a collector.
     return textwrap.dedent(
@@ -273,7 +278,7 @@ def _jaeger_config(*, otlp_grpc: int, otlp_http: int, query_http: int, query_grp
             backends:
               memstore:
                 memory:
-                  max_traces: 100000
+                  max_traces: {max_traces}
           jaeger_query:
             storage:
               traces: memstore
@@ -590,7 +595,7 @@ class ControlPlane:
     def _start_jaeger(self, *, otlp_grpc: int, otlp_http: int, query_http: int, query_grpc: int) -> None:
         config = self.workdir / "jaeger.yaml"
         config.write_text(
-            _jaeger_config(otlp_grpc=otlp_grpc, otlp_http=otlp_http, query_http=query_http, query_grpc=query_grpc),
+            jaeger_config(otlp_grpc=otlp_grpc, otlp_http=otlp_http, query_http=query_http, query_grpc=query_grpc),
             encoding="utf-8",
         )
 
