@@ -1,0 +1,47 @@
+"""nesting_depth: exact on any JSON document, fast on the largest body."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webhook.admission.jsonbounds import nesting_depth
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(alphabet=st.sampled_from('ab[]{}"\\\n,:'), max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=40,
+)
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((depth_of(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth_of(v) for v in value), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_depth_matches_the_decoded_document(value: Any) -> None:
+    assert nesting_depth(orjson.dumps(value)) == depth_of(value)
+
+
+def test_brackets_inside_strings_and_escapes_do_not_count() -> None:
+    assert nesting_depth(b'["[[[[", "\\"[[", "\\\\", {"]": "{"}]') == 2
+    assert nesting_depth(b'"[[[["') == 0
+    assert nesting_depth(b"12") == 0
+
+
+def test_deep_and_wide_bodies_are_measured_quickly() -> None:
+    wide = b'{"a":[' + b",".join([b'{"name":"c1","image":"i"}'] * 200_000) + b"]}"
+    deep = b"[" * 5000 + b"]" * 5000
+    started = time.perf_counter()
+    assert nesting_depth(wide) == 3
+    assert nesting_depth(deep) == 5000
+    assert time.perf_counter() - started < 2.0

@@ -1,0 +1,96 @@
+"""The cost budget of one admission, and the caps in the pure core that keep it.
+
+The kube-apiserver calls the webhook *before* it validates a pod, so every pod any user can
+submit reaches the injector, including ones the apiserver will reject a moment later. The
+budget, enforced by design rather than by hoping inputs are small:
+
+* **Time** is linear in the request's size with a small constant: every loop over user
+  data is one pass, and membership tests use sets or dicts, never lists (issue 9 class 1).
+  About 1 s of CPU for the largest request the 6 MiB body cap lets in, a few ms for a
+  typical pod.
+* **Output** is bounded, whatever the input: a value Kubernetes itself caps is cut to that
+  cap (:data:`MAX_NAME_LENGTH`, :data:`MAX_LABEL_LENGTH`) before it is copied into every
+  container, with one warning; and a pod whose injected form would be larger than etcd
+  stores (:data:`MAX_INJECTED_POD_BYTES`) is left as it is, with the reason ``too-large``
+  (class 2). The work of finding that out stops as soon as the budget is spent.
+* **Memory** follows from both: at most about 64 MiB above idle for any single request.
+* **Echo** of user input into messages is cut by :func:`clip` and :func:`describe`, which
+  name the size of what they cut and never recurse into a value, so a 5 MB name or a list
+  nested 1,000 deep costs a few hundred bytes of message (classes 4 and 6).
+
+The HTTP side of the budget (header limits, read timeouts, the body cap) lives in
+:mod:`webhook.http.limits`; the nesting limit of a decoded body in
+:mod:`webhook.admission.jsonbounds`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: A DNS-1123 subdomain: object names, owner and workload names, ConfigMap names.
+MAX_NAME_LENGTH: Final = 253
+#: A DNS-1123 label or a label value: namespaces, container names, the ``app`` label.
+MAX_LABEL_LENGTH: Final = 63
+#: etcd's default ``--max-request-bytes`` (1.5 MiB). The apiserver cannot store a pod that
+#: is larger, so the injector never produces one; the size is measured as JSON, which is
+#: larger than the protobuf etcd stores, so the check errs on the side of not injecting.
+MAX_INJECTED_POD_BYTES: Final = 3 * 512 * 1024
+#: The apiserver's limit on the total size of an object's annotations (keys and values).
+MAX_ANNOTATIONS_BYTES: Final = 256 * 1024
+#: Characters of user input quoted in a message, log field or span attribute.
+MAX_ECHO: Final = 128
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` on one line, cut to ``limit`` characters with its full length named."""
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text):,} characters)"
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r", " ").replace("\n", " ")
+    return text
+
+
+def describe(value: object, limit: int = MAX_ECHO) -> str:
+    """A short, one-line description of any decoded JSON or YAML value for a message.
+
+    Strings are quoted and clipped; numbers, booleans and null are shown; lists and objects
+    are described by their type and size, never rendered, so the cost is constant whatever
+    the nesting (``repr`` of a list nested 1,000 deep raises RecursionError)."""
+    if isinstance(value, str):
+        return repr(clip(value, limit))
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        # str() of an int over 4,300 digits raises ValueError; say how big it is instead.
+        return str(value) if value.bit_length() <= 64 else f"an integer of {value.bit_length():,} bits"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return f"an object of {len(value):,} keys"
+    if isinstance(value, list):
+        return f"a list of {len(value):,} items"
+    return f"a {type(value).__name__}"
+
+
+def json_type(value: object) -> str:
+    """The JSON name of ``value``'s type, for "must be an object, not a list" messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+def cap(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (a value Kubernetes caps at ``limit``)."""
+    return text if len(text) <= limit else text[:limit]

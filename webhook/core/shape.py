@@ -1,0 +1,101 @@
+"""Type confusion in a pod, found once and answered the same way everywhere.
+
+The injector reads a handful of a pod's fields. This module checks that each one it reads
+has the JSON type Kubernetes gives it, so the rules and the mutation behind it can rely on
+the shape instead of guarding every access (and so no odd shape can reach them as an
+internal error with a traceback). Two rules, the apiserver's own:
+
+* ``null`` means absent, for every field (Go decodes a JSON null into the zero value).
+* Any other wrong type is a malformed pod: the apiserver would refuse to decode it. The
+  webhook answers it with a 400 naming the field (:mod:`webhook.admission.review`);
+  ``otel-injector inject`` leaves that pod spec as it is, with the same message.
+
+One pass over the containers and their env: linear in the pod's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from webhook.core.bounds import clip, describe, json_type
+
+# Fields of ObjectMeta the injector reads, and the JSON type each must have.
+_METADATA_STRINGS = ("name", "generateName", "namespace")
+_METADATA_MAPS = ("labels", "annotations")
+_CONTAINER_LISTS = ("containers", "initContainers")
+
+
+class ShapeError(ValueError):
+    """A field the injector reads has the wrong JSON type; the message names the field."""
+
+
+def _expect(value: Any, kind: type, path: str) -> None:
+    if value is not None and not isinstance(value, kind):
+        wanted = {dict: "an object", list: "a list", str: "a string"}[kind]
+        raise ShapeError(f"{path} must be {wanted}, not {_a(json_type(value))}")
+
+
+def _a(type_name: str) -> str:
+    return type_name if type_name == "null" else ("an " if type_name[0] in "aeiou" else "a ") + type_name
+
+
+def _string_keys(mapping: Mapping[Any, Any], path: str) -> None:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise ShapeError(f"{path} has a key that is not a string: {describe(key)}")
+
+
+def check_pod_shape(pod: Mapping[str, Any]) -> None:
+    """Raise :class:`ShapeError` if a field the injector reads has the wrong type.
+
+    ``null`` anywhere counts as absent. Paths are relative to the pod, e.g.
+    ``spec.containers[2].env``."""
+    metadata = pod.get("metadata")
+    _expect(metadata, dict, "metadata")
+    if metadata:
+        for name in _METADATA_STRINGS:
+            _expect(metadata.get(name), str, f"metadata.{name}")
+        for name in _METADATA_MAPS:
+            value = metadata.get(name)
+            _expect(value, dict, f"metadata.{name}")
+            if value:
+                _string_keys(value, f"metadata.{name}")
+        owners = metadata.get("ownerReferences")
+        _expect(owners, list, "metadata.ownerReferences")
+    spec = pod.get("spec")
+    _expect(spec, dict, "spec")
+    if not spec:
+        return
+    for field in _CONTAINER_LISTS:
+        containers = spec.get(field)
+        _expect(containers, list, f"spec.{field}")
+        for index, container in enumerate(containers or ()):
+            path = f"spec.{field}[{index}]"
+            if not isinstance(container, dict):
+                raise ShapeError(f"{path} must be an object, not {_a(json_type(container))}")
+            _expect(container.get("name"), str, f"{path}.name")
+            for list_field in ("env", "ports"):
+                items = container.get(list_field)
+                _expect(items, list, f"{path}.{list_field}")
+                for item_index, item in enumerate(items or ()):
+                    if not isinstance(item, dict):
+                        raise ShapeError(
+                            f"{path}.{list_field}[{item_index}] must be an object, not {_a(json_type(item))}"
+                        )
+                    if list_field == "env":
+                        _expect(item.get("name"), str, f"{path}.env[{item_index}].name")
+    volumes = spec.get("volumes")
+    _expect(volumes, list, "spec.volumes")
+    for index, volume in enumerate(volumes or ()):
+        if not isinstance(volume, dict):
+            raise ShapeError(f"spec.volumes[{index}] must be an object, not {_a(json_type(volume))}")
+
+
+def shape_problem(pod: Mapping[str, Any]) -> str | None:
+    """The :class:`ShapeError` message for ``pod``, or ``None`` when its shape is usable."""
+    try:
+        check_pod_shape(pod)
+    except ShapeError as err:
+        return clip(str(err), 256)
+    return None
