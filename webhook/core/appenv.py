@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from webhook.core import names
+from webhook.core.bounds import clip
 from webhook.core.overrides import Notice
 from webhook.core.settings import InjectionSettings, OtlpProtocol
 from webhook.core.workload import Workload
@@ -60,6 +61,8 @@ def inject_env(
     container: dict[str, Any],
     identity: PodIdentity,
     settings: InjectionSettings,
+    *,
+    name: str | None = None,
 ) -> tuple[list[str], list[Notice]]:
     """Add our env vars to ``container`` in place (the caller passes a deep copy).
 
@@ -67,7 +70,11 @@ def inject_env(
     the user's, so the user's ``$(VAR)`` references keep their meaning; the downward-API
     helpers are placed before anything that references them, because the kubelet only
     expands references to variables defined earlier in the list.
+
+    ``name`` is the container's name as copied into the values (the caller caps it);
+    by default the container's own.
     """
+    container_name = name if name is not None else str(container.get("name") or "")
     env: list[Any] = container.get("env") or []
     existing = {e.get("name"): i for i, e in enumerate(env) if isinstance(e, Mapping)}
     added: list[str] = []
@@ -84,10 +91,10 @@ def inject_env(
         add(ENDPOINT, endpoint)
     if protocol:
         add(PROTOCOL, protocol)
-    add(SERVICE_NAME, service_name_for(identity, str(container.get("name", ""))))
+    add(SERVICE_NAME, service_name_for(identity, container_name))
     add(PROPAGATORS, settings.propagators)
 
-    ours = _resource_attributes(identity, str(container.get("name", "")))
+    ours = _resource_attributes(identity, container_name)
     position = existing.get(RESOURCE_ATTRIBUTES)
     if position is None:
         helpers = _helpers_for(ours, existing)
@@ -97,6 +104,20 @@ def inject_env(
         current = env[position]
         if isinstance(current.get("value"), str) and "valueFrom" not in current:
             missing = _missing_attributes(current["value"], ours)
+            late = _helpers_defined_after(env, position)
+            if late:
+                # The user defines a helper after their OTEL_RESOURCE_ATTRIBUTES: a $(...)
+                # reference to it there is never expanded, so its attribute is left out.
+                late_keys = {key for var, _, key in names.APP_DOWNWARD_ENV if var in late}
+                missing = [(k, v) for k, v in missing if k not in late_keys]
+                warnings.append(
+                    Notice(
+                        "attributes-helper-order",
+                        f"container {clip(container_name)}: {', '.join(sorted(late))} is defined after "
+                        f"{RESOURCE_ATTRIBUTES}, where the kubelet cannot expand it; "
+                        f"{', '.join(sorted(late_keys))} left out",
+                    )
+                )
             helpers = _helpers_for(missing, existing)
             if missing:
                 env[position] = {**current, "value": _append_attributes(current["value"], missing)}
@@ -107,7 +128,7 @@ def inject_env(
             warnings.append(
                 Notice(
                     "attributes-from-valuefrom",
-                    f"container {container.get('name')}: {RESOURCE_ATTRIBUTES} "
+                    f"container {clip(container_name)}: {RESOURCE_ATTRIBUTES} "
                     f"{'comes from valueFrom' if 'valueFrom' in current else 'has no value'}; "
                     "left as it is, without the k8s.* attributes",
                 )
@@ -159,6 +180,17 @@ def _missing_attributes(current: str, ours: Sequence[tuple[str, str]]) -> list[t
 def _append_attributes(current: str, missing: Sequence[tuple[str, str]]) -> str:
     separator = "," if current.strip() and not current.rstrip().endswith(",") else ""
     return current + separator + _format_attributes(missing)
+
+
+def _helpers_defined_after(env: Sequence[Any], position: int) -> set[str]:
+    """Our helper variables that the user defines only after ``position`` (first definitions)."""
+    first: dict[str, int] = {}
+    helper_names = {var for var, _, _ in names.APP_DOWNWARD_ENV}
+    for index, item in enumerate(env):
+        var = item.get("name") if isinstance(item, Mapping) else None
+        if var in helper_names:
+            first.setdefault(var, index)
+    return {var for var, index in first.items() if index > position}
 
 
 def _helpers_for(attrs: Sequence[tuple[str, str]], existing: Mapping[Any, int]) -> list[dict[str, Any]]:

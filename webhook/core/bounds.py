@@ -25,7 +25,11 @@ The HTTP side of the budget (header limits, read timeouts, the body cap) lives i
 
 from __future__ import annotations
 
-from typing import Final
+import json
+from collections.abc import Iterable
+from typing import Any, Final
+
+import orjson
 
 #: A DNS-1123 subdomain: object names, owner and workload names, ConfigMap names.
 MAX_NAME_LENGTH: Final = 253
@@ -74,6 +78,12 @@ def describe(value: object, limit: int = MAX_ECHO) -> str:
     return f"a {type(value).__name__}"
 
 
+def shown(value: object, limit: int = MAX_ECHO) -> str:
+    """A user value as it reads in a sentence: a string as it is (clipped), anything else
+    described (see :func:`describe`)."""
+    return clip(value, limit) if isinstance(value, str) else describe(value, limit)
+
+
 def json_type(value: object) -> str:
     """The JSON name of ``value``'s type, for "must be an object, not a list" messages."""
     if value is None:
@@ -94,3 +104,50 @@ def json_type(value: object) -> str:
 def cap(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters (a value Kubernetes caps at ``limit``)."""
     return text if len(text) <= limit else text[:limit]
+
+
+#: JSON bytes a patch operation adds around its value ("op", "path", punctuation).
+PATCH_OP_OVERHEAD: Final = 64
+
+
+def json_size(value: Any) -> int:
+    """The size of ``value`` written as compact JSON (the pod as the apiserver stores it).
+
+    orjson when it can; values it cannot write (YAML's sets, bytes, integers over 64 bits,
+    only ``inject`` sees those) are counted through the standard library."""
+    try:
+        return len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return len(json.dumps(value, default=str, separators=(",", ":")))
+
+
+def annotations_size(annotations: Iterable[tuple[Any, Any]]) -> int:
+    """Bytes of keys and values, as the apiserver counts them against its 256 KiB limit."""
+    return sum(len(str(k)) + (len(v) if isinstance(v, str) else json_size(v)) for k, v in annotations)
+
+
+class OverBudget(Exception):
+    """The injected pod would be larger than :data:`MAX_INJECTED_POD_BYTES`."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size:,} bytes")
+        self.size, self.limit = size, limit
+
+
+class Budget:
+    """Bytes the injected pod may grow by, spent as the mutation goes: it stops at the
+    first container that would overspend it, so the work of finding a pod too large is
+    bounded by the budget, not by the pod."""
+
+    def __init__(self, pod_bytes: int, limit: int = MAX_INJECTED_POD_BYTES) -> None:
+        self.size, self.limit = pod_bytes, limit
+        self._check()
+
+    def spend(self, size: int) -> None:
+        """Add ``size`` bytes (negative: freed); raise :class:`OverBudget` past the limit."""
+        self.size += size
+        self._check()
+
+    def _check(self) -> None:
+        if self.size > self.limit:
+            raise OverBudget(self.size, self.limit)

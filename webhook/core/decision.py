@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.core import names
+from webhook.core.bounds import clip, shown
 from webhook.core.settings import InjectionSettings
 
 
@@ -29,6 +30,11 @@ class Reason(enum.StrEnum):
     PORT_CONFLICT = "port-conflict"
     NAME_CONFLICT = "name-conflict"
     SYSTEM_NAMESPACE = "system-namespace"
+    # Left as it is: the injected pod would be larger than the apiserver can store.
+    TOO_LARGE = "too-large"
+    # Left as it is: a field the injector reads has the wrong type (``inject`` only; the
+    # webhook answers such a pod with a 400).
+    MALFORMED = "malformed"
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ def decide(
         return Decision(False, reason, f"otel-injector: sidecar not injected: {why}")
 
     if operation != "CREATE":
-        return skip(Reason.NOT_CREATE, f"operation is {operation}, only CREATE is injected")
+        return skip(Reason.NOT_CREATE, f"operation is {clip(operation)}, only CREATE is injected")
     if labels.get(names.TRACING_LABEL) == names.TRACING_DISABLED:
         return skip(Reason.OPTED_OUT, f"pod has the label {names.TRACING_LABEL}={names.TRACING_DISABLED}")
     if names.STATUS_ANNOTATION in annotations or any(
@@ -68,7 +74,7 @@ def decide(
     ):
         return skip(Reason.ALREADY_INJECTED, f"pod already has the {names.CONTAINER_NAME} sidecar")
     if namespace in settings.excluded_namespaces:
-        return skip(Reason.SYSTEM_NAMESPACE, f"namespace {namespace} is a system namespace")
+        return skip(Reason.SYSTEM_NAMESPACE, f"namespace {clip(namespace)} is a system namespace")
     if names.MIRROR_POD_ANNOTATION in annotations:
         return skip(Reason.MIRROR_POD, "pod is a mirror pod (static pods cannot be changed)")
     if spec.get("hostNetwork") is True:
@@ -81,7 +87,7 @@ def decide(
             if port.get("containerPort") in names.COLLECTOR_PORTS:
                 return skip(
                     Reason.PORT_CONFLICT,
-                    f"container {container.get('name')} already uses port {port['containerPort']}, "
+                    f"container {shown(container.get('name'))} already uses port {port['containerPort']}, "
                     "which the collector needs",
                 )
     if any(v.get("name") == names.VOLUME_NAME for v in _mappings(spec.get("volumes"))):

@@ -23,9 +23,21 @@ from typing import Any
 from webhook import __version__
 from webhook.core import names
 from webhook.core.appenv import PodIdentity, inject_env, pod_service_name
+from webhook.core.bounds import (
+    MAX_ANNOTATIONS_BYTES,
+    MAX_LABEL_LENGTH,
+    MAX_NAME_LENGTH,
+    PATCH_OP_OVERHEAD,
+    Budget,
+    OverBudget,
+    annotations_size,
+    cap,
+    json_size,
+)
 from webhook.core.decision import INJECT, Decision, Reason, decide
 from webhook.core.overrides import Notice, PodOverrides, read_overrides
 from webhook.core.settings import InjectionSettings, SidecarMode
+from webhook.core.shape import shape_problem
 from webhook.core.sidecar import build_sidecar, build_volume
 from webhook.core.workload import Workload, infer_workload
 
@@ -74,10 +86,13 @@ def inject_pod(
     status annotation.
 
     ``workload`` names the owner when the caller knows it (the CLI injecting a Deployment's
-    template); otherwise it is inferred from the pod. Raises nothing for well-typed pods;
-    malformed shapes (say, ``env`` that is not a list) are skipped container by container
-    with a warning.
+    template); otherwise it is inferred from the pod. Raises nothing, whatever the pod: a
+    field of the wrong type leaves the pod as it is with the reason ``malformed`` (see
+    :mod:`webhook.core.shape`), a pod too large to store with the reason ``too-large``.
     """
+    problem = shape_problem(pod)
+    if problem is not None:
+        return InjectionResult(pod=pod, decision=_skip(Reason.MALFORMED, problem))
     decision = decide(pod, namespace=namespace, operation=operation, settings=settings)
     if not decision.inject:
         return InjectionResult(pod=pod, decision=decision)
@@ -91,64 +106,111 @@ def mutate(
     namespace: str,
     workload: Workload | None = None,
     decision: Decision = INJECT,
+    pod_bytes: int | None = None,
 ) -> InjectionResult:
-    """The mutation alone, for a pod that :func:`~webhook.core.decision.decide` said to inject.
+    """The mutation alone, for a well-shaped pod (:mod:`webhook.core.shape`) that
+    :func:`~webhook.core.decision.decide` said to inject.
 
     Kept apart from :func:`inject_pod` so the webhook can time and trace the decision and
     the mutation as separate steps; everyone else should call :func:`inject_pod`.
+
+    Bounded output (see :mod:`webhook.core.bounds`): names longer than Kubernetes allows
+    are cut before they are copied, with a ``capped-value`` notice; and if the injected pod
+    would be larger than :data:`~webhook.core.bounds.MAX_INJECTED_POD_BYTES` (``pod_bytes``
+    is the pod's JSON size, or an upper bound of it such as the request's size; measured
+    when not given), or its annotations larger than the apiserver accepts, the pod is
+    returned as it is with the reason ``too-large``.
     """
+    try:
+        return _mutate(pod, settings, namespace=namespace, workload=workload, decision=decision, pod_bytes=pod_bytes)
+    except OverBudget as over:
+        why = (
+            f"the injected pod would be over {over.size:,} bytes, more than the {over.limit:,} the apiserver can store"
+        )
+        return InjectionResult(pod=pod, decision=_skip(Reason.TOO_LARGE, why))
+
+
+def _skip(reason: Reason, why: str) -> Decision:
+    return Decision(False, reason, f"otel-injector: sidecar not injected: {why}")
+
+
+def _mutate(
+    pod: Mapping[str, Any],
+    settings: InjectionSettings,
+    *,
+    namespace: str,
+    workload: Workload | None,
+    decision: Decision,
+    pod_bytes: int | None,
+) -> InjectionResult:
+    budget = Budget(json_size(pod) if pod_bytes is None else pod_bytes)
     new = dict(pod)
     metadata = _own(new, "metadata")
     spec = _own(new, "spec")
-    if isinstance(spec.get("containers"), list):
+    if spec.get("containers"):
         # inject_env changes each container and its env list in place: give it copies.
         spec["containers"] = [_own_container(c) for c in spec["containers"]]
     labels = metadata.get("labels") or {}
     annotations = metadata.get("annotations") or {}
+    notices: list[Notice] = []
 
-    app_containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-    app_names = [str(c.get("name", "")) for c in app_containers]
-    overrides, notices = read_overrides(annotations, settings, app_names)
+    app_containers: list[dict[str, Any]] = spec.get("containers") or []
+    app_names = [c.get("name") or "" for c in app_containers]
+    overrides, override_notices = read_overrides(annotations, settings, app_names)
+    notices.extend(override_notices)
 
-    identity = PodIdentity(
-        namespace=namespace,
-        workload=workload if workload is not None else infer_workload(pod),
-        service_name=pod_service_name(overrides.service_name, labels),
-    )
+    owner = workload if workload is not None else infer_workload(pod)
+    if owner is not None and len(owner.name) > MAX_NAME_LENGTH:
+        notices.append(_capped(f"the {owner.kind} name", len(owner.name), MAX_NAME_LENGTH))
+        owner = Workload(owner.kind, cap(owner.name, MAX_NAME_LENGTH))
+    service_name = overrides.service_name  # validated: at most 255 characters
+    if service_name is None:
+        service_name = pod_service_name(None, labels)
+        if service_name is not None and len(service_name) > MAX_LABEL_LENGTH:
+            notices.append(_capped("the label that names the service", len(service_name), MAX_LABEL_LENGTH))
+            service_name = cap(service_name, MAX_LABEL_LENGTH)
+    if len(namespace) > MAX_LABEL_LENGTH:
+        notices.append(_capped("the namespace", len(namespace), MAX_LABEL_LENGTH))
+        namespace = cap(namespace, MAX_LABEL_LENGTH)
+    identity = PodIdentity(namespace=namespace, workload=owner, service_name=service_name)
+
     selected = set(overrides.containers) if overrides.containers is not None else set(app_names)
     env_added: dict[str, tuple[str, ...]] = {}
-    for container in app_containers:
-        name = str(container.get("name", ""))
+    long_names = 0
+    for container, name in zip(app_containers, app_names, strict=True):
         if name not in selected:
             continue
-        if not isinstance(container.get("env", []), list):
-            notices.append(Notice("env-not-list", f"container {name}: env is not a list; no OTEL_* variables added"))
-            continue
-        added, env_notices = inject_env(container, identity, settings)
+        copied_name = name
+        if len(name) > MAX_LABEL_LENGTH:
+            long_names += 1
+            copied_name = cap(name, MAX_LABEL_LENGTH)
+        before = list(container.get("env") or ())  # inject_env changes the list in place
+        added, env_notices = inject_env(container, identity, settings, name=copied_name)
         notices.extend(env_notices)
         if added:
-            env_added[name] = tuple(added)
+            env_added[copied_name] = tuple(added)
+            budget.spend(_growth(before, container["env"]))
+    if long_names:
+        notices.append(_capped(f"{long_names:,} container name(s)", 0, MAX_LABEL_LENGTH))
 
     taken = {
-        p.get("name")
-        for c in (*app_containers, *(spec.get("initContainers") or []))
-        if isinstance(c, dict)
-        for p in c.get("ports") or []
-        if isinstance(p, dict)
+        p.get("name") for c in (*app_containers, *(spec.get("initContainers") or [])) for p in c.get("ports") or []
     }
     sidecar = build_sidecar(overrides, settings, taken_port_names={t for t in taken if isinstance(t, str)})
+    volume = build_volume(overrides)
+    status = status_annotation(overrides, settings, env_added)
+    budget.spend(json_size(sidecar) + json_size(volume) + len(status) + 3 * PATCH_OP_OVERHEAD)
+    if annotations_size(annotations.items()) + len(names.STATUS_ANNOTATION) + len(status) > MAX_ANNOTATIONS_BYTES:
+        raise OverBudget(annotations_size(annotations.items()) + len(status), MAX_ANNOTATIONS_BYTES)
     if overrides.sidecar_mode == "native":
         init = list(spec.get("initContainers") or [])
         init.insert(_native_sidecar_position(init), sidecar)
         spec["initContainers"] = init
     else:
         spec["containers"] = [*(spec.get("containers") or []), sidecar]
-    spec["volumes"] = [*(spec.get("volumes") or []), build_volume(overrides)]
+    spec["volumes"] = [*(spec.get("volumes") or []), volume]
 
-    metadata["annotations"] = {
-        **annotations,
-        names.STATUS_ANNOTATION: status_annotation(overrides, settings, env_added),
-    }
+    metadata["annotations"] = {**annotations, names.STATUS_ANNOTATION: status}
     return InjectionResult(
         pod=new,
         decision=decision,
@@ -158,17 +220,30 @@ def mutate(
     )
 
 
+def _capped(what: str, length: int, limit: int) -> Notice:
+    size = f" ({length:,} characters)" if length else ""
+    return Notice(
+        "capped-value",
+        f"{what}{size} longer than Kubernetes allows ({limit}); only the first {limit} characters are copied",
+    )
+
+
+def _growth(before: list[Any], after: list[Any]) -> int:
+    """JSON bytes an env list grew by, plus a patch operation's overhead for each change."""
+    old = {id(item) for item in before}
+    new = {id(item) for item in after}
+    added = [item for item in after if id(item) not in old]
+    removed = [item for item in before if id(item) not in new]
+    return json_size(added) - json_size(removed) + PATCH_OP_OVERHEAD * len(added)
+
+
 def _own(parent: dict[str, Any], key: str) -> Any:
-    """``parent[key]`` (added as ``{}`` when missing), copied one level if it is a dict."""
-    value = parent.setdefault(key, {})
-    if isinstance(value, dict):
-        value = parent[key] = dict(value)
+    """``parent[key]`` copied one level (``{}`` when missing or null: null is absent)."""
+    value = parent[key] = dict(parent.get(key) or {})
     return value
 
 
-def _own_container(container: Any) -> Any:
-    if not isinstance(container, dict):
-        return container
+def _own_container(container: dict[str, Any]) -> dict[str, Any]:
     copied = dict(container)
     if isinstance(copied.get("env"), list):
         copied["env"] = list(copied["env"])

@@ -4,6 +4,12 @@ Finds every pod spec in a stream of documents (Pods, ``List`` items, and the pod
 of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs), runs the same
 :func:`~webhook.core.injection.inject_pod` the webhook runs, and writes the documents back in
 order. Other kinds pass through unchanged.
+
+Every input gives the output or one :class:`ManifestError` line, never a traceback: YAML
+is read and written by :mod:`webhook.core.yamlbounds` (libyaml, a nesting limit, an alias
+limit), and a pod spec whose fields have the wrong type is left as it is with a message
+naming the field (:mod:`webhook.core.shape`). Output stays proportional to the input: each
+pod spec grows by a bounded amount or is left alone (``too-large``).
 """
 
 from __future__ import annotations
@@ -12,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from webhook.core import names
+from webhook.core.bounds import shown
 from webhook.core.injection import inject_pod
 from webhook.core.settings import InjectionSettings
 from webhook.core.workload import Workload
+from webhook.core.yamlbounds import YamlError, dump_documents, load_documents
 
 TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
 
@@ -41,9 +47,9 @@ def inject_yaml(text: str, settings: InjectionSettings, namespace: str | None = 
     ``namespace`` overrides each object's own ``metadata.namespace`` (default ``default``),
     which matters for the system-namespace rule and the resource attributes."""
     try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as err:
-        raise ManifestError(f"invalid YAML: {' '.join(str(err).split())}") from None
+        documents = load_documents(text)
+    except YamlError as err:
+        raise ManifestError(str(err)) from None
     report = InjectReport()
     output = []
     for document in documents:
@@ -51,7 +57,10 @@ def inject_yaml(text: str, settings: InjectionSettings, namespace: str | None = 
             continue
         _inject_object(document, settings, namespace, report)
         output.append(document)
-    rendered = yaml.safe_dump_all(output, sort_keys=False, default_flow_style=False, width=1 << 16)
+    try:
+        rendered = dump_documents(output)
+    except YamlError as err:
+        raise ManifestError(str(err)) from None
     return rendered, report
 
 
@@ -65,9 +74,11 @@ def _inject_object(obj: Any, settings: InjectionSettings, namespace: str | None,
         return
     raw_metadata = obj.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-    name = str(metadata.get("name") or metadata.get("generateName") or "?")
+    name = shown(metadata.get("name") or metadata.get("generateName") or "?", 63)
     ns = namespace or metadata.get("namespace") or "default"
-    label = f"{kind}/{name}"
+    if not isinstance(ns, str):
+        ns = "default"
+    label = f"{shown(kind, 63)}/{name}"
     if kind == "Pod":
         _inject_in_place(obj, obj, settings, namespace=str(ns), workload=None, label=label, report=report)
         return
@@ -83,7 +94,8 @@ def _templates(obj: dict[str, Any], kind: Any, name: str) -> Iterator[tuple[dict
     if kind in TEMPLATE_KINDS and isinstance(spec.get("template"), dict):
         yield spec["template"], Workload(kind, name)
     elif kind == "CronJob":
-        job_spec = (spec.get("jobTemplate") or {}).get("spec")
+        job_template = spec.get("jobTemplate")
+        job_spec = job_template.get("spec") if isinstance(job_template, dict) else None
         if isinstance(job_spec, dict) and isinstance(job_spec.get("template"), dict):
             yield job_spec["template"], Workload("CronJob", name)
 
@@ -100,13 +112,7 @@ def _inject_in_place(
 ) -> None:
     """Inject ``pod`` (or the pod template ``target``) and write the result into ``target``."""
     as_pod = pod if pod is not None else {"metadata": target.get("metadata") or {}, "spec": target.get("spec") or {}}
-    try:
-        result = inject_pod(as_pod, settings, namespace=namespace, workload=workload)
-    except (AttributeError, TypeError, ValueError) as err:
-        # A pod spec the apiserver would reject anyway: say so and leave it as it is.
-        report.skipped += 1
-        report.messages.append(f"{label}: otel-injector: not injected: malformed pod spec ({err})")
-        return
+    result = inject_pod(as_pod, settings, namespace=namespace, workload=workload)
     for warning in result.warnings:
         report.messages.append(f"{label}: {warning}")
     if not result.injected:
@@ -124,16 +130,20 @@ def _inject_in_place(
 def _warn_misplaced(metadata: dict[str, Any], template: dict[str, Any], label: str, report: InjectReport) -> None:
     """Point out our labels and annotations on the workload instead of its pod template,
     the most common reason for "why was my pod not injected" (OTel Operator #665)."""
-    template_meta = template.get("metadata") or {}
+    template_meta = _mapping(template.get("metadata"))
     for field_name in ("labels", "annotations"):
         ours = {
             key
-            for key in (metadata.get(field_name) or {})
-            if key == names.TRACING_LABEL or str(key).startswith(names.ANNOTATION_PREFIX)
+            for key in _mapping(metadata.get(field_name))
+            if isinstance(key, str) and (key == names.TRACING_LABEL or key.startswith(names.ANNOTATION_PREFIX))
         }
-        for key in sorted(ours - set(template_meta.get(field_name) or {})):
+        for key in sorted(ours - set(_mapping(template_meta.get(field_name)))):
             owner_kind = label.split("/", maxsplit=1)[0]
             report.messages.append(
-                f"{label}: {field_name[:-1]} {key} is on the {owner_kind}, not on its pod template; "
+                f"{label}: {field_name[:-1]} {shown(key)} is on the {owner_kind}, not on its pod template; "
                 "only spec.template.metadata reaches the pods"
             )
+
+
+def _mapping(value: object) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}

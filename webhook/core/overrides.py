@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from webhook.core import names
+from webhook.core.bounds import MAX_LABEL_LENGTH, clip
 from webhook.core.quantity import QuantityError, parse_quantity
 from webhook.core.settings import SIDECAR_MODES, InjectionSettings, SidecarMode
 
@@ -40,6 +41,8 @@ OVERRIDE_ANNOTATIONS = (
 )
 # Annotations under our prefix that are not overrides but are still ours.
 _KNOWN_OTHER = (names.STATUS_ANNOTATION, names.MANAGED_ANNOTATION)
+_KNOWN_ANNOTATIONS = frozenset(OVERRIDE_ANNOTATIONS + _KNOWN_OTHER)
+_KNOWN = ", ".join(a.removeprefix(names.ANNOTATION_PREFIX) for a in OVERRIDE_ANNOTATIONS)
 
 # An OCI image reference: optional registry host[:port]/, lower-case path components,
 # optional tag, optional sha256 digest. Deliberately strict: whitespace, quotes and
@@ -54,6 +57,20 @@ _IMAGE = re.compile(
 # A ConfigMap name is a DNS-1123 subdomain.
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+# The smallest resources a collector sidecar starts with. Below them the sidecar cannot
+# come up, and in native mode its startup probe holds the app back, so a typo like
+# ``memory-limit: 1n`` (accepted by the grammar, like ``0`` once was) would block the pod.
+# The collector's core distribution idles at about 25 MiB RSS and needs some tens of
+# millicores to pass its startup probe within the 60 s it is given.
+RESOURCE_FLOORS = {
+    CPU_REQUEST: ("1m", parse_quantity("1m")),
+    CPU_LIMIT: ("10m", parse_quantity("10m")),
+    MEMORY_REQUEST: ("1Mi", parse_quantity("1Mi")),
+    MEMORY_LIMIT: ("32Mi", parse_quantity("32Mi")),
+}
+# Names listed in one warning at most; the rest are counted.
+_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -132,8 +149,9 @@ def read_overrides(
         if value is None:
             continue
         try:
-            if parse_quantity(value) == 0 and key in (CPU_LIMIT, MEMORY_LIMIT):
-                raise QuantityError("is zero, which no container can run with")
+            floor_text, floor = RESOURCE_FLOORS[key]
+            if parse_quantity(value) < floor:
+                raise QuantityError(f"is below {floor_text}, the least a collector sidecar starts with")
             quantities[key] = value
         except QuantityError as err:
             fallback(key, value, _why(err, value), default)
@@ -173,21 +191,33 @@ def read_overrides(
     raw_containers = text(CONTAINERS)
     if raw_containers is not None:
         wanted = [c.strip() for c in raw_containers.split(",") if c.strip()]
-        unknown = [c for c in wanted if c not in app_containers]
-        found = tuple(dict.fromkeys(c for c in wanted if c in app_containers))
+        # A set: the annotation and the pod may both list tens of thousands of names, and
+        # a list here made the check quadratic (seconds per pod, issue 9).
+        known_names = set(app_containers)
+        unknown = [c for c in wanted if c not in known_names]
+        found = tuple(dict.fromkeys(c for c in wanted if c in known_names))
         if not found:
             fallback(CONTAINERS, raw_containers, "names no app container", "all app containers")
         else:
             containers = found
             if unknown:
                 warnings.append(
-                    Notice("unknown-container", f"{CONTAINERS}: no app container named {', '.join(unknown)}; ignored")
+                    Notice("unknown-container", f"{CONTAINERS}: no app container named {_listed(unknown)}; ignored")
                 )
 
-    for key in sorted(annotations):
-        if key.startswith(names.ANNOTATION_PREFIX) and key not in OVERRIDE_ANNOTATIONS + _KNOWN_OTHER:
-            known = ", ".join(a.removeprefix(names.ANNOTATION_PREFIX) for a in OVERRIDE_ANNOTATIONS)
-            warnings.append(Notice("unknown-annotation", f"{key}: unknown annotation, ignored (known: {known})"))
+    unknown_keys = sorted(
+        key for key in annotations if key.startswith(names.ANNOTATION_PREFIX) and key not in _KNOWN_ANNOTATIONS
+    )
+    for key in unknown_keys[:_LISTED]:
+        warnings.append(Notice("unknown-annotation", f"{clip(key)}: unknown annotation, ignored (known: {_KNOWN})"))
+    if len(unknown_keys) > _LISTED:
+        # One line for the rest: a notice each would be a message each, for any number of keys.
+        warnings.append(
+            Notice(
+                "unknown-annotation",
+                f"{len(unknown_keys) - _LISTED:,} more unknown {names.ANNOTATION_PREFIX} annotations, ignored",
+            )
+        )
 
     overrides = PodOverrides(
         service_name=service_name,
@@ -201,6 +231,11 @@ def read_overrides(
         containers=containers,
     )
     return overrides, warnings
+
+
+def _listed(items: Sequence[str]) -> str:
+    shown = ", ".join(clip(item, MAX_LABEL_LENGTH) for item in items[:_LISTED])
+    return shown if len(items) <= _LISTED else f"{shown} and {len(items) - _LISTED:,} more"
 
 
 def _why(err: QuantityError, value: str) -> str:

@@ -91,8 +91,6 @@ def load_documents(text: str) -> list[Any]:
 def dump_documents(documents: Iterable[Any]) -> str:
     """The documents as one YAML stream, keys in their order, block style."""
     try:
-        return yaml.dump_all(
-            list(documents), Dumper=Dumper, sort_keys=False, default_flow_style=False, width=1 << 16
-        )
+        return yaml.dump_all(list(documents), Dumper=Dumper, sort_keys=False, default_flow_style=False, width=1 << 16)
     except (yaml.YAMLError, ValueError) as err:
         raise YamlError(f"cannot write the result as YAML: {_one_line(err)}") from None

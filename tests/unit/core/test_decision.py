@@ -60,6 +60,8 @@ def test_reason_values_are_stable() -> None:
         "port-conflict",
         "name-conflict",
         "system-namespace",
+        "too-large",
+        "malformed",
     }
 
 

@@ -264,14 +264,16 @@ def test_explicit_workload_beats_inference() -> None:
     assert "k8s.deployment.name" not in env["OTEL_RESOURCE_ATTRIBUTES"]
 
 
-def test_env_not_a_list_is_skipped_with_notice() -> None:
+def test_env_not_a_list_leaves_the_pod_as_it_is() -> None:
     pod = make_pod()
     pod["spec"]["containers"].append({"name": "odd", "env": {"A": "b"}})
     result = inject_pod(pod, SETTINGS, namespace="shop")
-    assert result.injected
-    assert result.pod["spec"]["containers"][1] == {"name": "odd", "env": {"A": "b"}}
-    assert [n.reason for n in result.notices] == ["env-not-list"]
-    assert result.warnings == ("otel-injector: container odd: env is not a list; no OTEL_* variables added",)
+    assert not result.injected
+    assert result.pod is pod
+    assert result.reason == Reason.MALFORMED
+    assert result.warnings == (
+        "otel-injector: sidecar not injected: spec.containers[1].env must be a list, not an object",
+    )
 
 
 def test_fallback_notices_become_warnings() -> None:

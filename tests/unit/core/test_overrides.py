@@ -89,7 +89,10 @@ def test_valid_annotation_sets_only_its_field(annotation: str, value: str, field
 
 CONFIGMAP = names.CONFIGMAP_NAME
 NOT_QUANTITY = "is not a Kubernetes quantity (e.g. 100m, 128Mi)"
-ZERO = "is zero, which no container can run with"
+
+def floor(value: str) -> str:
+    return f"is below {value}, the least a collector sidecar starts with"
+
 
 
 @pytest.mark.parametrize(
@@ -102,9 +105,17 @@ ZERO = "is zero, which no container can run with"
         (overrides.SIDECAR_MODE, "Native", "is not native or container", "native"),
         (overrides.CPU_REQUEST, "lots", NOT_QUANTITY, "50m"),
         (overrides.CPU_LIMIT, "-1", "is negative", "500m"),
-        (overrides.CPU_LIMIT, "0", ZERO, "500m"),
+        (overrides.CPU_LIMIT, "0", floor("10m"), "500m"),
+        (overrides.CPU_LIMIT, "1n", floor("10m"), "500m"),
+        (overrides.CPU_LIMIT, "9m", floor("10m"), "500m"),
+        (overrides.CPU_REQUEST, "0", floor("1m"), "50m"),
+        (overrides.CPU_REQUEST, "100u", floor("1m"), "50m"),
+        (overrides.MEMORY_REQUEST, "1n", floor("1Mi"), "64Mi"),
+        (overrides.MEMORY_REQUEST, "1000Ki", floor("1Mi"), "64Mi"),
+        (overrides.MEMORY_LIMIT, "1n", floor("32Mi"), "256Mi"),
+        (overrides.MEMORY_LIMIT, "31Mi", floor("32Mi"), "256Mi"),
         (overrides.MEMORY_REQUEST, "1 Mi", NOT_QUANTITY, "64Mi"),
-        (overrides.MEMORY_LIMIT, "0Mi", ZERO, "256Mi"),
+        (overrides.MEMORY_LIMIT, "0Mi", floor("32Mi"), "256Mi"),
         (overrides.MEMORY_LIMIT, "1mi", NOT_QUANTITY, "256Mi"),
         (overrides.IMAGE, "Nginx", "is not an image reference", DEFAULT_IMAGE),
         (overrides.IMAGE, "nginx latest", "is not an image reference", DEFAULT_IMAGE),
