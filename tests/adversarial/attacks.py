@@ -114,7 +114,7 @@ def class1(scale: float = 1.0) -> list[Attack]:
         _attack(1, "resource-attributes-pairs", "OTEL_RESOURCE_ATTRIBUTES with 400k pairs",
                 pod([{"name": "web", "image": "i", "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": attrs}]}])),
         _attack(1, "many-ports", f"{n} containers with 3 ports each",
-                pod([{"name": f"c{i}", "ports": [{"containerPort": 80 + j} for j in range(3)]} for i in range(n // 2)])),
+                pod([{"name": f"c{i}", "ports": [{"containerPort": p} for p in (80, 81, 82)]} for i in range(n // 2)])),
         _attack(1, "many-owners", "150k ownerReferences, none the controller",
                 pod(ownerReferences=[{"kind": "ReplicaSet", "name": f"r{i}"} for i in range(int(150_000 * scale))])),
         _attack(1, "cronjob-regex", "a Job owner whose name is 1M of '-1234567' (the CronJob pattern)",
@@ -228,8 +228,9 @@ def hang_up(declared: int, sent: int) -> Sender:
 
 def class5() -> list[Attack]:
     return [
-        Attack(5, "hang-up-mid-body", "Content-Length 100000, 1000 bytes sent, then close", hang_up(100_000, 1000),
-               1000),
+        Attack(
+            5, "hang-up-mid-body", "Content-Length 100000, 1000 bytes sent, then close", hang_up(100_000, 1000), 1000
+        ),
     ]
 
 

@@ -35,7 +35,18 @@ def make_certs(out: Path) -> Path:
     """ca.crt, tls.crt, tls.key for 127.0.0.1 from the real ``otel-injector certs``."""
     if not (out / "tls.key").exists():
         done = subprocess.run(
-            [sys.executable, "-m", "webhook", "certs", "--out", str(out), "--ip", "127.0.0.1", "--dns-name", "localhost"],
+            [
+                sys.executable,
+                "-m",
+                "webhook",
+                "certs",
+                "--out",
+                str(out),
+                "--ip",
+                "127.0.0.1",
+                "--dns-name",
+                "localhost",
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -81,15 +92,17 @@ class Server:
         full_env = {"OTEL_SDK_DISABLED": "true", **os.environ, "OTEL_INJECTOR_LOG_LEVEL": "DEBUG", **(env or {})}
         limit = as_limit_gib * 1024**3
 
-        def cap_memory() -> None:  # pragma: no cover - runs in the child
-            # A defect of class 2 must not take the shared machine down with it.
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
+        # A defect of class 2 must not take the shared machine down with it: the server runs
+        # under an address-space limit, set by a tiny launcher that then execs it.
+        launcher = "import os, resource, sys; n = int(sys.argv[1]); "
+        launcher += "resource.setrlimit(resource.RLIMIT_AS, (n, n)); os.execv(sys.argv[2], sys.argv[2:])"
         self._log = log_path.open("wb")
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
-                                        preexec_fn=cap_memory)  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", launcher, str(limit), *argv],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
         self.context = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
         self.wait_ready()
 
@@ -159,7 +172,7 @@ def read_answer(sock: ssl.SSLSocket, deadline: float) -> tuple[int, int, bytes, 
         sock.settimeout(max(0.05, deadline - time.monotonic()))
         try:
             chunk = sock.recv(1 << 20)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             error = "timed out"
             break
         except (ConnectionError, ssl.SSLError) as err:
@@ -315,7 +328,7 @@ class OtlpSink:
         self.sizes = sizes
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 remaining = length
                 while remaining:

@@ -32,8 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     if sink is not None:
         env.update(sink.env())
     only = {n for n in args.only.split(",") if n}
-    print("| class | attack | input | status | time s | answer bytes | server CPU s | peak RSS +MiB "
-          "| /healthz worst ms | log bytes | note |")
+    print(
+        "| class | attack | input | status | time s | answer bytes | server CPU s | peak RSS +MiB "
+        "| /healthz worst ms | log bytes | note |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for klass in (int(k) for k in args.classes.split(",")):
         builder = attacks.ALL[klass]
@@ -62,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
                     note += f" ERROR log lines: {len(errors)}"
                 if any("Traceback" in line or '"exception"' in line for line in answer.log_lines):
                     note += " (traceback)"
-                print(f"| {klass} | {attack.name} | {attack.what} ({attack.input_bytes:,} B) | {answer.status} "
-                      f"| {answer.seconds:.2f} | {answer.size:,} | {answer.cpu_seconds:.2f} | {answer.rss_peak_mib:.0f} "
-                      f"| {answer.healthz_worst_ms:.0f} | {answer.log_bytes:,} | {note.strip()} |", flush=True)
+                print(
+                    f"| {klass} | {attack.name} | {attack.what} ({attack.input_bytes:,} B) | {answer.status} "
+                    f"| {answer.seconds:.2f} | {answer.size:,} | {answer.cpu_seconds:.2f} | {answer.rss_peak_mib:.0f} "
+                    f"| {answer.healthz_worst_ms:.0f} | {answer.log_bytes:,} | {note.strip()} |",
+                    flush=True,
+                )
             finally:
                 server.stop()
     return 0

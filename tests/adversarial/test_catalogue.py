@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.adversarial import attacks
-from tests.adversarial.attacks import MiB, Attack
+from tests.adversarial.attacks import Attack, MiB
 from tests.adversarial.conftest import BODY_TIMEOUT, HEADER_TIMEOUT
 from tests.adversarial.probe import Answer, Server, get, measure
 

@@ -19,6 +19,7 @@ prints cases run, 5xx count, worst latency and the server's peak RSS.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
@@ -26,7 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,10 +81,12 @@ json_leaf = st.one_of(
 )
 json_value = st.recursive(
     json_leaf,
-    lambda children: st.one_of(st.lists(children, max_size=6), st.dictionaries(st.text(max_size=12), children, max_size=6)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=6), st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
     max_leaves=25,
 )
-deep_value = st.integers(50, 1200).map(lambda depth: attacks.deep(depth))
+deep_value = st.integers(50, 1200).map(attacks.deep)
 
 PATHS = [
     ("kind",), ("apiVersion",), ("request",), ("request", "uid"), ("request", "kind"),
@@ -119,17 +121,25 @@ def base_review() -> dict[str, Any]:
 
 
 def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
-    for key in path[:-1]:
-        if isinstance(doc, dict) and isinstance(key, str) and isinstance(doc.get(key), (dict, list)):
-            doc = doc[key]
-        elif isinstance(doc, list) and isinstance(key, int) and key < len(doc):
-            doc = doc[key]
-        else:
+    """Put ``value`` at ``path`` in ``doc`` if the path exists down to its parent."""
+    *parents, last = path
+    for key in parents:
+        child = _child(doc, key)
+        if not isinstance(child, (dict, list)):
             return
-    if isinstance(doc, dict) and isinstance(path[-1], str):
-        doc[path[-1]] = value
-    elif isinstance(doc, list) and isinstance(path[-1], int) and path[-1] < len(doc):
-        doc[path[-1]] = value
+        doc = child
+    if (isinstance(doc, dict) and isinstance(last, str)) or (
+        isinstance(doc, list) and isinstance(last, int) and last < len(doc)
+    ):
+        doc[last] = value
+
+
+def _child(doc: Any, key: str | int) -> Any:
+    if isinstance(doc, dict) and isinstance(key, str):
+        return doc.get(key)
+    if isinstance(doc, list) and isinstance(key, int) and key < len(doc):
+        return doc[key]
+    return None
 
 
 @st.composite
@@ -151,10 +161,8 @@ def _exchange(server: Server, data: bytes) -> tuple[int, float]:
     started = time.monotonic()
     try:
         with connect(server, timeout=MAX_LATENCY) as sock:
-            try:
+            with contextlib.suppress(OSError):
                 sock.sendall(data)
-            except OSError:
-                pass
             status, _, _, _ = read_answer(sock, started + MAX_LATENCY + 5)
     except OSError:
         status = 0

@@ -64,7 +64,9 @@ def cases(scale: float = 1.0) -> dict[str, str]:
         "deep-flow": "[" * 10_000 + "]" * 10_000 + "\n",
         "deep-block": "".join("  " * i + "a:\n" for i in range(3000)) + "  " * 3000 + "b\n",
         "deep-in-pod": "apiVersion: v1\nkind: Pod\nmetadata: {name: d}\nspec:\n  containers: [{name: w, x: "
-        + "[" * 5000 + "]" * 5000 + "}]\n",
+        + "[" * 5000
+        + "]" * 5000
+        + "}]\n",
         "int-5000-digits": "apiVersion: v1\nkind: Pod\nmetadata: {name: n}\nspec:\n  x: " + "9" * 5000 + "\n"
         "  containers: [{name: w}]\n",
         "template-metadata-list": deployment.format(meta="[1, 2]"),

@@ -17,15 +17,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     only = {n for n in args.only.split(",") if n}
     work = Path(tempfile.mkdtemp(prefix="inject-"))
-    print("| attack | input B | exit | time s | output B | peak RSS MiB | stderr lines | traceback | last stderr line |")
+    print(
+        "| attack | input B | exit | time s | output B | peak RSS MiB | stderr lines | traceback | last stderr line |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, text in cases(args.scale).items():
         if only and name not in only:
             continue
         o = run_inject(text, work)
         last = o.first_error.replace("|", "/")
-        print(f"| {name} | {o.in_bytes:,} | {o.code} | {o.seconds:.2f} | {o.out_bytes:,} | {o.peak_rss_mib:.0f} "
-              f"| {o.stderr_lines} | {'yes' if o.traceback else 'no'} | {last} |", flush=True)
+        print(
+            f"| {name} | {o.in_bytes:,} | {o.code} | {o.seconds:.2f} | {o.out_bytes:,} | {o.peak_rss_mib:.0f} "
+            f"| {o.stderr_lines} | {'yes' if o.traceback else 'no'} | {last} |",
+            flush=True,
+        )
     return 0
 
 

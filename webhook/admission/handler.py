@@ -20,8 +20,17 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
-from webhook.admission.review import AdmissionRequest, BadReview, allowed, parse_review, patched, render
-from webhook.core.decision import decide
+from webhook.admission.review import (
+    AdmissionRequest,
+    BadReview,
+    allowed,
+    clip_warnings,
+    parse_review,
+    patched,
+    render,
+)
+from webhook.core.bounds import clip
+from webhook.core.decision import Reason, decide
 from webhook.core.injection import InjectionResult, mutate
 from webhook.core.patch import EMPTY, Patch, make_patch
 from webhook.core.settings import InjectionSettings
@@ -60,10 +69,11 @@ class AdmissionHandler:
             except BadReview as err:
                 span.set_status(Status(StatusCode.ERROR, str(err)))
                 self._metrics.invalid_requests.labels(status=str(err.status)).inc()
+                self._metrics.refused.labels(reason=err.reason).inc()
                 raise
         server_span.set_attributes(_request_attributes(request))
         try:
-            response, result, patch = self._admit(request)
+            response, result, patch = self._admit(request, len(body))
             outcome = "injected" if result.injected else "skipped"
             reason = result.reason.value
         except Exception as err:
@@ -85,7 +95,11 @@ class AdmissionHandler:
             if result.mode:
                 outcome_attributes["otel_injector.sidecar_mode"] = result.mode
             if result.warnings:
-                outcome_attributes["otel_injector.warnings"] = list(result.warnings)
+                # The same ten clipped lines the response carries: a span attribute of every
+                # warning in full made one request a 114 MB export batch (issue 9).
+                outcome_attributes["otel_injector.warnings"] = clip_warnings(result.warnings)
+            if result.reason is Reason.TOO_LARGE:
+                self._metrics.refused.labels(reason=Reason.TOO_LARGE.value).inc()
             for notice in result.notices:
                 self._metrics.fallbacks.labels(reason=notice.reason).inc()
             if patch.operations:
@@ -97,8 +111,8 @@ class AdmissionHandler:
             reason,
             extra={
                 "uid": request.uid,
-                "namespace": request.namespace,
-                "pod": pod_display_name(request.object),
+                "namespace": clip(request.namespace),
+                "pod": clip(pod_display_name(request.object)),
                 "dry_run": request.dry_run,
                 "patch_operations": len(patch.operations),
                 "duration_ms": round(elapsed * 1000, 3),
@@ -106,7 +120,7 @@ class AdmissionHandler:
         )
         return render(response)
 
-    def _admit(self, request: AdmissionRequest) -> tuple[dict[str, Any], InjectionResult, Patch]:
+    def _admit(self, request: AdmissionRequest, body_bytes: int) -> tuple[dict[str, Any], InjectionResult, Patch]:
         settings = self._settings()
         pod = request.object
         with self._tracer.start_span("decide") as span:
@@ -116,7 +130,8 @@ class AdmissionHandler:
             result = InjectionResult(pod=pod, decision=decision)
             return allowed(request, result.warnings), result, EMPTY
         with self._tracer.start_span("mutate") as span:
-            result = mutate(pod, settings, namespace=request.namespace, decision=decision)
+            # The body's size bounds the pod's: no need to serialize the pod again to weigh it.
+            result = mutate(pod, settings, namespace=request.namespace, decision=decision, pod_bytes=body_bytes)
             span.set_attribute("otel_injector.sidecar_mode", result.mode or "")
             span.set_attribute("otel_injector.fallbacks", len(result.notices))
         with self._tracer.start_span("build patch") as span:
@@ -128,10 +143,10 @@ class AdmissionHandler:
 
 def _request_attributes(request: AdmissionRequest) -> dict[str, Any]:
     return {
-        "k8s.namespace.name": request.namespace,
-        "k8s.pod.name": pod_display_name(request.object),
-        "otel_injector.admission.uid": request.uid,
-        "otel_injector.operation": request.operation,
+        "k8s.namespace.name": clip(request.namespace),
+        "k8s.pod.name": clip(pod_display_name(request.object)),
+        "otel_injector.admission.uid": request.uid,  # at most 128 characters (parse_review)
+        "otel_injector.operation": clip(request.operation),
         "otel_injector.dry_run": request.dry_run,
     }
 

@@ -22,21 +22,28 @@ from typing import Any
 
 import orjson
 
+from webhook.admission.jsonbounds import MAX_DEPTH, nesting_depth
+from webhook.core.bounds import a_json_type, clip, describe, shown
 from webhook.core.patch import Patch
+from webhook.core.shape import shape_problem
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
 # The apiserver truncates longer warnings; we cut them ourselves so the cut is deliberate.
 MAX_WARNING_LENGTH = 256
 MAX_WARNINGS = 10
+MAX_UID_LENGTH = 128
 
 
 class BadReview(ValueError):
-    """The body is not a usable AdmissionReview; ``status`` is the HTTP status to answer."""
+    """The body is not a usable AdmissionReview; ``status`` is the HTTP status to answer and
+    ``reason`` a short code for the refusal metric. The message is one bounded line: user
+    values in it are clipped or described, never rendered whole (see webhook.core.bounds)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, reason: str = "bad-review") -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -58,57 +65,80 @@ class AdmissionRequest:
 
 def parse_review(body: bytes) -> AdmissionRequest:
     """Decode and check an AdmissionReview body. Raises :class:`BadReview` with a message
-    that names what is wrong."""
+    that names what is wrong.
+
+    ``null`` counts as absent for every field, as in Kubernetes; any other wrong type, in
+    the envelope or in a pod field the injector reads (:mod:`webhook.core.shape`), is a
+    400. Nesting past :data:`~webhook.admission.jsonbounds.MAX_DEPTH` is refused before
+    decoding. Time and memory: linear in the body, one decode and one pass."""
     if not body.strip():
-        raise BadReview("empty body: expected an AdmissionReview JSON object")
+        raise BadReview("empty body: expected an AdmissionReview JSON object", reason="empty")
+    if nesting_depth(body) > MAX_DEPTH:
+        raise BadReview(f"JSON nested deeper than {MAX_DEPTH} levels", reason="too-deep")
     try:
         review = orjson.loads(body)
     except orjson.JSONDecodeError as err:
-        raise BadReview(f"invalid JSON: {err}") from None
+        raise BadReview(f"invalid JSON: {clip(str(err))}", reason="invalid-json") from None
     if not isinstance(review, dict):
-        raise BadReview(f"expected an AdmissionReview object, got a JSON {type(review).__name__}")
+        raise BadReview(f"expected an AdmissionReview object, got {a_json_type(review)}")
     kind, api_version = review.get("kind"), review.get("apiVersion")
     if kind != KIND:
-        raise BadReview(f"kind is {kind!r}, expected {KIND!r}")
+        raise BadReview(f"kind is {describe(kind)}, expected {KIND!r}")
     if api_version != API_VERSION:
-        raise BadReview(f"apiVersion is {api_version!r}, expected {API_VERSION!r}")
+        raise BadReview(f"apiVersion is {describe(api_version)}, expected {API_VERSION!r}")
     request = review.get("request")
     if not isinstance(request, dict):
         raise BadReview("AdmissionReview has no request object")
-    uid = request.get("uid")
-    if not isinstance(uid, str) or not uid:
+    uid = _string(request, "uid")
+    if not uid:
         raise BadReview("request.uid is missing")
+    if len(uid) > MAX_UID_LENGTH:
+        # The answer must echo the uid; a real one is a 36-character UUID.
+        raise BadReview(f"request.uid is {len(uid):,} characters, more than {MAX_UID_LENGTH}")
     resource_kind = request.get("kind")
     if not isinstance(resource_kind, dict):
         raise BadReview("request.kind is missing: expected group '', version v1, kind Pod")
-    group, kind_name = resource_kind.get("group", ""), resource_kind.get("kind")
+    group, kind_name = resource_kind.get("group") or "", resource_kind.get("kind")
     obj = request.get("object")
     if not isinstance(obj, dict):
         raise BadReview("request.object is missing: expected a Pod")
-    object_kind = obj.get("kind", "Pod")
+    object_kind = obj.get("kind") or "Pod"
     if group != "" or kind_name != "Pod" or object_kind != "Pod":
-        shown = f"{group}/{kind_name}" if group else kind_name
-        raise BadReview(f"request is for {shown!r} (object kind {object_kind!r}); this webhook only handles Pods")
-    operation = request.get("operation")
-    if not isinstance(operation, str) or not operation:
+        target = f"{shown(group)}/{shown(kind_name)}" if group else shown(kind_name)
+        raise BadReview(
+            f"request is for {target!r} (object kind {describe(object_kind)}); this webhook only handles Pods"
+        )
+    operation = _string(request, "operation")
+    if not operation:
         raise BadReview("request.operation is missing")
-    metadata = obj.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadReview("request.object.metadata must be an object")
-    namespace = request.get("namespace") or (metadata or {}).get("namespace") or ""
-    if not isinstance(namespace, str):
-        raise BadReview("request.namespace must be a string")
+    problem = shape_problem(obj)
+    if problem is not None:
+        raise BadReview(f"request.object.{problem}", reason="malformed-pod")
+    metadata = obj.get("metadata") or {}
+    namespace = _string(request, "namespace") or metadata.get("namespace") or ""
     user = request.get("userInfo")
+    if user is not None and not isinstance(user, dict):
+        raise BadReview(f"request.userInfo must be an object, not {a_json_type(user)}")
     return AdmissionRequest(
         uid=uid,
         api_version=api_version,
         operation=operation,
         namespace=namespace,
-        name=str(request.get("name") or ""),
+        name=_string(request, "name"),
         object=obj,
         dry_run=request.get("dryRun") is True,
-        username=str(user.get("username", "")) if isinstance(user, dict) else "",
+        username=_string(user, "username", "request.userInfo") if user else "",
     )
+
+
+def _string(parent: Mapping[str, Any], key: str, where: str = "request") -> str:
+    """``parent[key]`` if it is a string, ``""`` if absent or null; else a :class:`BadReview`."""
+    value = parent.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadReview(f"{where}.{key} must be a string, not {a_json_type(value)}")
+    return value
 
 
 def allowed(request: AdmissionRequest, warnings: Sequence[str] = ()) -> dict[str, Any]:
@@ -128,10 +158,16 @@ def patched(request: AdmissionRequest, patch: Patch, warnings: Sequence[str] = (
     return _review(request.uid, response, warnings)
 
 
+def clip_warnings(warnings: Sequence[str]) -> list[str]:
+    """At most :data:`MAX_WARNINGS` warnings, each one line of at most
+    :data:`MAX_WARNING_LENGTH` characters: what the response, the span and the log carry."""
+    return [_clip(w) for w in warnings[:MAX_WARNINGS]]
+
+
 def _review(uid: str, response: dict[str, Any], warnings: Sequence[str]) -> dict[str, Any]:
     response = {"uid": uid, **response}
     if warnings:
-        response["warnings"] = [_clip(w) for w in warnings[:MAX_WARNINGS]]
+        response["warnings"] = clip_warnings(warnings)
     return {"apiVersion": API_VERSION, "kind": KIND, "response": response}
 
 

@@ -46,6 +46,14 @@ class Settings:
     workers: int = 1
     # Twice the apiserver's 3 MB object limit, as Istio does: no legitimate review is larger.
     max_body_bytes: int = 6 * 1024 * 1024
+    # HTTP limits (webhook.http.limits says why these values): the request line and headers
+    # in bytes, the number of headers, and the time a client has for its headers (from the
+    # request's first byte, or the connection's start) and then for its body. Headers and
+    # body together stay within 30 s, the longest webhook timeout the apiserver accepts.
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 20.0
     log_level: str = "INFO"
     # File whose bytes are the collector config; only its hash is used by the webhook.
     collector_config_file: str = ""
@@ -75,6 +83,10 @@ class Settings:
             raise SettingsError("workers must be at least 1")
         if self.max_body_bytes < 1024:
             raise SettingsError("max_body_bytes must be at least 1024")
+        if self.max_header_bytes < 1024 or self.max_headers < 8:
+            raise SettingsError("max_header_bytes must be at least 1024 and max_headers at least 8")
+        if not 0 < self.header_timeout_seconds <= 60 or not 0 < self.body_timeout_seconds <= 60:
+            raise SettingsError("header_timeout_seconds and body_timeout_seconds must be within (0, 60]")
         check_choice("cert_mode", self.cert_mode, CERT_MODES)
 
     @property
@@ -181,6 +193,10 @@ def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
         if kind.startswith("tuple"):
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip() for i in items if str(i).strip())

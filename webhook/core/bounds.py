@@ -101,6 +101,14 @@ def json_type(value: object) -> str:
     return type(value).__name__
 
 
+def a_json_type(value: object) -> str:
+    """``json_type`` with its article: "an object", "a list", "null"."""
+    name = json_type(value)
+    if name == "null":
+        return name
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
 def cap(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters (a value Kubernetes caps at ``limit``)."""
     return text if len(text) <= limit else text[:limit]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.core.bounds import clip, describe, json_type
+from webhook.core.bounds import a_json_type, clip, describe
 
 # Fields of ObjectMeta the injector reads, and the JSON type each must have.
 _METADATA_STRINGS = ("name", "generateName", "namespace")
@@ -30,14 +30,13 @@ class ShapeError(ValueError):
     """A field the injector reads has the wrong JSON type; the message names the field."""
 
 
+_WANTED: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+
+
 def _expect(value: Any, kind: type, path: str) -> None:
     if value is not None and not isinstance(value, kind):
-        wanted = {dict: "an object", list: "a list", str: "a string"}[kind]
-        raise ShapeError(f"{path} must be {wanted}, not {_a(json_type(value))}")
-
-
-def _a(type_name: str) -> str:
-    return type_name if type_name == "null" else ("an " if type_name[0] in "aeiou" else "a ") + type_name
+        wanted = _WANTED[kind]
+        raise ShapeError(f"{path} must be {wanted}, not {a_json_type(value)}")
 
 
 def _string_keys(mapping: Mapping[Any, Any], path: str) -> None:
@@ -73,7 +72,7 @@ def check_pod_shape(pod: Mapping[str, Any]) -> None:
         for index, container in enumerate(containers or ()):
             path = f"spec.{field}[{index}]"
             if not isinstance(container, dict):
-                raise ShapeError(f"{path} must be an object, not {_a(json_type(container))}")
+                raise ShapeError(f"{path} must be an object, not {a_json_type(container)}")
             _expect(container.get("name"), str, f"{path}.name")
             for list_field in ("env", "ports"):
                 items = container.get(list_field)
@@ -81,7 +80,7 @@ def check_pod_shape(pod: Mapping[str, Any]) -> None:
                 for item_index, item in enumerate(items or ()):
                     if not isinstance(item, dict):
                         raise ShapeError(
-                            f"{path}.{list_field}[{item_index}] must be an object, not {_a(json_type(item))}"
+                            f"{path}.{list_field}[{item_index}] must be an object, not {a_json_type(item)}"
                         )
                     if list_field == "env":
                         _expect(item.get("name"), str, f"{path}.env[{item_index}].name")
@@ -89,7 +88,7 @@ def check_pod_shape(pod: Mapping[str, Any]) -> None:
     _expect(volumes, list, "spec.volumes")
     for index, volume in enumerate(volumes or ()):
         if not isinstance(volume, dict):
-            raise ShapeError(f"spec.volumes[{index}] must be an object, not {_a(json_type(volume))}")
+            raise ShapeError(f"spec.volumes[{index}] must be an object, not {a_json_type(volume)}")
 
 
 def shape_problem(pod: Mapping[str, Any]) -> str | None:

@@ -55,7 +55,7 @@ def check_events(text: str) -> None:
             if event.anchor is not None:
                 anchored[event.anchor] = size
         elif isinstance(event, yaml.AliasEvent):
-            weight += anchored.get(event.anchor, 1)
+            weight += anchored.get(event.anchor or "", 1)
         elif isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:

@@ -65,7 +65,7 @@ _REASONS = {
 def configure(*, max_header_bytes: int, max_headers: int, header_timeout: float, body_timeout: float) -> None:
     """Set this process's limits from the settings (the app factory calls it in each worker,
     where uvicorn creates the protocols)."""
-    global MAX_HEADER_BYTES, MAX_HEADERS, HEADER_TIMEOUT_SECONDS, BODY_TIMEOUT_SECONDS  # noqa: PLW0603
+    global MAX_HEADER_BYTES, MAX_HEADERS, HEADER_TIMEOUT_SECONDS, BODY_TIMEOUT_SECONDS
     MAX_HEADER_BYTES, MAX_HEADERS = max_header_bytes, max_headers
     HEADER_TIMEOUT_SECONDS, BODY_TIMEOUT_SECONDS = header_timeout, body_timeout
 

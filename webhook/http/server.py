@@ -8,8 +8,9 @@
   client, not us, closes idle connections, and no request races a server-side close.
 * On SIGTERM uvicorn stops accepting, closes idle keep-alive connections at once and lets
   in-flight requests finish, so the apiserver stops calling a terminating pod.
-* A connection the client drops without a clean close is released at once
-  (:class:`HTTPProtocol`), not when its keep-alive timer would have fired.
+* A connection the client drops without a clean close is released at once, not when its
+  keep-alive timer would have fired; request headers are limited in size and count, and a
+  client has bounded time to send its headers and body (:mod:`webhook.http.limits`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,8 @@ import uvicorn
 
 from webhook.config.settings import Settings, env_var
 from webhook.core.settings import SettingsError
+from webhook.http.limits import BoundedHTTPProtocol
 from webhook.telemetry.tracing import EXPORT_BATCH_SIZE
-
-try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _UvicornHTTP
-except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _UvicornHTTP  # type: ignore[assignment]
 
 log = logging.getLogger("webhook.http.server")
 
@@ -41,19 +38,8 @@ CERT_POLL_SECONDS = float(os.environ.get("OTEL_INJECTOR_CERT_POLL_SECONDS", "5")
 _watchers: set[asyncio.Task[None]] = set()
 
 
-class HTTPProtocol(_UvicornHTTP):
-    """uvicorn's HTTP/1.1 protocol, with the keep-alive timer cancelled however the
-    connection ends.
-
-    uvicorn cancels that timer in ``connection_lost`` only after a clean close. When the
-    client drops the connection (a reset, a TLS close without close_notify) the timer keeps
-    the protocol, its transport and buffers alive until it fires: 120 s here, about 64 KB a
-    connection, so a client that reconnects often grew the worker by megabytes a minute."""
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Let uvicorn clean up, then drop the keep-alive timer it may have left armed."""
-        super().connection_lost(exc)
-        self._unset_keepalive_if_required()
+#: uvicorn's httptools protocol with the request limits and deadlines of webhook.http.limits.
+HTTPProtocol = BoundedHTTPProtocol
 
 
 def check_tls_files(cert: str, key: str) -> None:

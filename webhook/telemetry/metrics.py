@@ -7,8 +7,12 @@ never see each other's counts. Label values are the closed sets from
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from webhook import __version__
 
@@ -43,6 +47,15 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.refused = Counter(
+            "otel_injector_refused_requests",
+            "Requests and pods refused by a limit of the cost budget, by reason: body-too-large, "
+            "content-type, too-deep, invalid-json, malformed-pod, bad-review, client-disconnect, "
+            "too-large (a pod left as it is); the HTTP protocol's own (header-too-large, ...) are "
+            "otel_injector_http_refused.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "otel_injector_admission_duration_seconds",
             "Time to answer an admission review, from body received to response built.",
@@ -64,6 +77,25 @@ class Metrics:
         )
         build.labels(version=__version__).set(1)
 
+    def add_counts(self, name: str, documentation: str, label: str, source: Callable[[], Mapping[str, int]]) -> None:
+        """Expose counts kept elsewhere (the HTTP protocol's refusals, which are counted per
+        process, below any app) as the counter ``name``, one series per ``label`` value."""
+        self.registry.register(_CountsCollector(name, documentation, label, source))
+
     def render(self) -> bytes:
         """The text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class _CountsCollector(Collector):
+    def __init__(self, name: str, documentation: str, label: str, source: Callable[[], Mapping[str, int]]) -> None:
+        self._name, self._documentation, self._label, self._source = name, documentation, label, source
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in sorted(self._source().items()):
+            family.add_metric([value], count)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, labels=[self._label])

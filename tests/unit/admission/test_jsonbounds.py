@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from webhook.admission.jsonbounds import nesting_depth
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(alphabet=st.sampled_from('ab[]{}"\\\n,:'), max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(alphabet=st.sampled_from('ab[]{}"\\\n,:'), max_size=8),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
     max_leaves=40,
 )

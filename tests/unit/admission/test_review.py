@@ -108,14 +108,14 @@ def bad(payload: bytes) -> BadReview:
         (b"", "empty body: expected an AdmissionReview JSON object"),
         (b"  \n\t", "empty body: expected an AdmissionReview JSON object"),
         (b"{bad", "invalid JSON: unexpected character, expected a string key: line 1 column 2 (char 1)"),
-        (b"[1, 2]", "expected an AdmissionReview object, got a JSON list"),
-        (b'"text"', "expected an AdmissionReview object, got a JSON str"),
-        (b"null", "expected an AdmissionReview object, got a JSON NoneType"),
+        (b"[1, 2]", "expected an AdmissionReview object, got a list"),
+        (b'"text"', "expected an AdmissionReview object, got a string"),
+        (b"null", "expected an AdmissionReview object, got null"),
         (
             body({"apiVersion": "admission.k8s.io/v1", "kind": "Review", "request": {}}),
             "kind is 'Review', expected 'AdmissionReview'",
         ),
-        (body({"apiVersion": "admission.k8s.io/v1"}), "kind is None, expected 'AdmissionReview'"),
+        (body({"apiVersion": "admission.k8s.io/v1"}), "kind is null, expected 'AdmissionReview'"),
         (
             body({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}),
             "apiVersion is 'admission.k8s.io/v1beta1', expected 'admission.k8s.io/v1'",
@@ -139,12 +139,16 @@ def test_malformed_envelopes(payload: bytes, message: str) -> None:
     [
         ({"uid": None}, "request.uid is missing"),
         ({"uid": ""}, "request.uid is missing"),
-        ({"uid": 42}, "request.uid is missing"),
+        ({"uid": 42}, "request.uid must be a string, not a number"),
+        ({"uid": "u" * 129}, "request.uid is 129 characters, more than 128"),
         ({"object": None}, "request.object is missing: expected a Pod"),
         ({"object": "pod"}, "request.object is missing: expected a Pod"),
         ({"operation": None}, "request.operation is missing"),
         ({"operation": ""}, "request.operation is missing"),
-        ({"namespace": 7}, "request.namespace must be a string"),
+        ({"namespace": 7}, "request.namespace must be a string, not a number"),
+        ({"name": ["x"]}, "request.name must be a string, not a list"),
+        ({"userInfo": "me"}, "request.userInfo must be an object, not a string"),
+        ({"userInfo": {"username": {"a": 1}}}, "request.userInfo.username must be a string, not an object"),
     ],
 )
 def test_malformed_requests(changes: dict[str, Any], message: str) -> None:
@@ -238,8 +242,9 @@ def test_render_round_trips() -> None:
     assert orjson.loads(render(answer)) == answer
 
 
-@pytest.mark.parametrize("metadata", ["web", ["web"], 3])
-def test_object_metadata_that_is_not_an_object_is_a_bad_review(metadata: Any) -> None:
+@pytest.mark.parametrize(("metadata", "kind"), [("web", "a string"), (["web"], "a list"), (3, "a number")])
+def test_object_metadata_that_is_not_an_object_is_a_bad_review(metadata: Any, kind: str) -> None:
     obj = {**POD, "metadata": metadata}
-    assert str(bad(body(review(namespace=None, object=obj)))) == "request.object.metadata must be an object"
-    assert str(bad(body(review(object=obj)))) == "request.object.metadata must be an object"
+    message = f"request.object.metadata must be an object, not {kind}"
+    assert str(bad(body(review(namespace=None, object=obj)))) == message
+    assert str(bad(body(review(object=obj)))) == message

@@ -90,9 +90,9 @@ def test_valid_annotation_sets_only_its_field(annotation: str, value: str, field
 CONFIGMAP = names.CONFIGMAP_NAME
 NOT_QUANTITY = "is not a Kubernetes quantity (e.g. 100m, 128Mi)"
 
+
 def floor(value: str) -> str:
     return f"is below {value}, the least a collector sidecar starts with"
-
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,10 @@ def test_usable_shapes(pod: dict[str, Any]) -> None:
         ({"spec": {"containers": [{"name": True}]}}, "spec.containers[0].name must be a string, not a boolean"),
         ({"spec": {"containers": [{"env": {"A": "b"}}]}}, "spec.containers[0].env must be a list, not an object"),
         ({"spec": {"containers": [{"env": ["A=b"]}]}}, "spec.containers[0].env[0] must be an object, not a string"),
-        ({"spec": {"containers": [{"env": [{"name": 1}]}]}}, "spec.containers[0].env[0].name must be a string, not a number"),
+        (
+            {"spec": {"containers": [{"env": [{"name": 1}]}]}},
+            "spec.containers[0].env[0].name must be a string, not a number",
+        ),
         ({"spec": {"containers": [{"ports": [80]}]}}, "spec.containers[0].ports[0] must be an object, not a number"),
         ({"spec": {"volumes": "v"}}, "spec.volumes must be a list, not a string"),
         ({"spec": {"volumes": [[]]}}, "spec.volumes[0] must be an object, not a list"),

@@ -4,6 +4,7 @@ connection closed, an unread body not drained, and each refusal counted by reaso
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -56,10 +57,8 @@ def port() -> Iterator[int]:
 def exchange(port: int, data: bytes, pause: float = 0.0, timeout: float = 5.0) -> tuple[bytes, float]:
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        try:
+        with contextlib.suppress(OSError):
             sock.sendall(data)
-        except OSError:
-            pass
         if pause:
             time.sleep(pause)
         answer = b""

@@ -101,8 +101,12 @@ def test_setup_logging_routes_everything_through_one_json_handler() -> None:
     assert root.level == logging.DEBUG
     assert len(root.handlers) == 1
     assert isinstance(root.handlers[0].formatter, JsonFormatter)
-    assert logging.getLogger("uvicorn.access").handlers == []
-    assert logging.getLogger("uvicorn.access").propagate is True
+    access = logging.getLogger("uvicorn.access")
+    assert access.handlers == []
+    # Off for real: uvicorn's httptools protocol logs access whenever the logger has a
+    # handler anywhere up its chain.
+    assert access.propagate is False
+    assert not access.hasHandlers()
     logging.getLogger("uvicorn.error").info("started", extra={"port": 8443})
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
@@ -113,3 +117,16 @@ def test_setup_logging_routes_everything_through_one_json_handler() -> None:
         "started",
         8443,
     )
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_long_messages_and_fields_are_cut_with_their_length() -> None:
+    stream = io.StringIO()
+    setup_logging("info", stream)
+    logging.getLogger("webhook.test").info("m" * 10_000, extra={"uid": "u" * 5_000_000, "n": 3})
+    (line,) = stream.getvalue().splitlines()
+    assert len(line) < 5000
+    entry = json.loads(line)
+    assert entry["message"].endswith("... (10,000 characters)")
+    assert entry["uid"].endswith("... (5,000,000 characters)")
+    assert entry["n"] == 3
