@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-READ_CAP = 512 * 1024 * 1024  # never buffer more than this of an answer; count the rest
+HEAD_CAP = 4 * 1024 * 1024  # keep this much of an answer; count the rest
 
 
 def free_port() -> int:
@@ -63,7 +63,7 @@ class Answer:
 
     status: int  # 0: no HTTP answer (closed, reset or timed out)
     size: int  # bytes of the whole HTTP answer, headers included
-    head: bytes  # status line, headers and the first 64 KiB of the body
+    head: bytes  # status line, headers and the body, up to 4 MiB in all
     seconds: float
     cpu_seconds: float
     rss_peak_mib: float  # peak RSS during the request, above the RSS before it
@@ -181,8 +181,8 @@ def read_answer(sock: ssl.SSLSocket, deadline: float) -> tuple[int, int, bytes, 
         if not chunk:
             break
         total += len(chunk)
-        if len(head) < 64 * 1024:
-            head += chunk[: 64 * 1024 - len(head)]
+        if len(head) < HEAD_CAP:
+            head += chunk[: HEAD_CAP - len(head)]
         if expected is None and b"\r\n\r\n" in head:
             header_block = head.split(b"\r\n\r\n", 1)[0]
             length = 0

@@ -25,6 +25,7 @@ from webhook.core import names
 from webhook.core.appenv import PodIdentity, inject_env, pod_service_name
 from webhook.core.bounds import (
     MAX_ANNOTATIONS_BYTES,
+    MAX_INJECTED_POD_BYTES,
     MAX_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     PATCH_OP_OVERHEAD,
@@ -124,9 +125,8 @@ def mutate(
     try:
         return _mutate(pod, settings, namespace=namespace, workload=workload, decision=decision, pod_bytes=pod_bytes)
     except OverBudget as over:
-        why = (
-            f"the injected pod would be over {over.size:,} bytes, more than the {over.limit:,} the apiserver can store"
-        )
+        why = f"too large: with it the pod would be over {over.size:,} bytes, more than the {over.limit:,} "
+        why += "the apiserver can store" if over.limit == MAX_INJECTED_POD_BYTES else "bytes of annotations allowed"
         return InjectionResult(pod=pod, decision=_skip(Reason.TOO_LARGE, why))
 
 

@@ -26,7 +26,7 @@ import yaml
 
 MAX_DEPTH: Final = 100
 MAX_EXPANSION: Final = 10
-EXPANSION_ALLOWANCE: Final = 1024 * 1024
+EXPANSION_ALLOWANCE: Final = 64 * 1024
 
 Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
