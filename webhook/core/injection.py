@@ -191,7 +191,7 @@ def _mutate(
             env_added[copied_name] = tuple(added)
             budget.spend(_growth(before, container["env"]))
     if long_names:
-        notices.append(_capped(f"{long_names:,} container name(s)", 0, MAX_LABEL_LENGTH))
+        notices.append(_capped_names(long_names, MAX_LABEL_LENGTH))
 
     taken = {
         p.get("name") for c in (*app_containers, *(spec.get("initContainers") or [])) for p in c.get("ports") or []
@@ -221,10 +221,18 @@ def _mutate(
 
 
 def _capped(what: str, length: int, limit: int) -> Notice:
-    size = f" ({length:,} characters)" if length else ""
     return Notice(
         "capped-value",
-        f"{what}{size} longer than Kubernetes allows ({limit}); only the first {limit} characters are copied",
+        f"{what} ({length:,} characters) is longer than Kubernetes allows ({limit}); "
+        f"only its first {limit} characters are copied",
+    )
+
+
+def _capped_names(count: int, limit: int) -> Notice:
+    return Notice(
+        "capped-value",
+        f"{count:,} container name(s) longer than Kubernetes allows ({limit}); "
+        f"only their first {limit} characters are copied",
     )
 
 
