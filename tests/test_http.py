@@ -147,7 +147,41 @@ def test_chunked_body_over_the_limit_gets_413(client: httpx.Client) -> None:
 
 
 def test_get_on_mutate_is_405(client: httpx.Client) -> None:
-    assert client.get("/mutate").status_code == 405
+    assert_one_line_error(client.get("/mutate"), 405, "Method Not Allowed")
+
+
+def test_unknown_path_is_404_with_an_error_body(client: httpx.Client) -> None:
+    assert_one_line_error(client.get("/nope"), 404, "Not Found")
+
+
+def test_null_fields_are_absent(client: httpx.Client) -> None:
+    review = review_for({**POD, "metadata": None})
+    review["request"]["kind"]["group"] = None
+    reply = client.post("/mutate", json=review)
+    assert reply.status_code == 200
+    assert decode_patch(reply.json())
+
+
+@pytest.mark.parametrize(
+    ("pod", "field"),
+    [
+        ({**POD, "metadata": []}, "request.object.metadata must be an object, not a list"),
+        ({**POD, "spec": "x"}, "request.object.spec must be an object, not a string"),
+        ({**POD, "metadata": {"labels": ["a"]}}, "request.object.metadata.labels must be an object, not a list"),
+    ],
+)
+def test_type_confusion_in_the_pod_is_a_400_naming_the_field(client: httpx.Client, pod: Any, field: str) -> None:
+    assert_one_line_error(client.post("/mutate", json=review_for(pod)), 400, field)
+
+
+def test_deep_nesting_is_a_400(client: httpx.Client) -> None:
+    body = json.dumps(review_for(POD)).replace('"CREATE"', "[" * 1000 + '"CREATE"' + "]" * 1000)
+    assert_one_line_error(client.post("/mutate", content=body, headers=JSON), 400, "nested deeper than 100")
+
+
+def test_numeric_uid_is_named(client: httpx.Client) -> None:
+    reply = client.post("/mutate", json=review_for(POD) | {"request": {**review_for(POD)["request"], "uid": 7}})
+    assert_one_line_error(reply, 400, "request.uid must be a string, not a number")
 
 
 def test_internal_error_still_allows_with_uid(
@@ -246,3 +280,12 @@ def test_readyz_reports_not_ready_until_started(https_server: RunningServer, cli
     finally:
         https_server.state.ready = True
     assert client.get("/readyz").status_code == 200
+
+
+def test_metrics_count_what_the_limits_refuse(client: httpx.Client) -> None:
+    client.post("/mutate", content=b"{}", headers={"Content-Type": "text/plain"})
+    client.post("/mutate", content=b"[" * 200 + b"]" * 200, headers=JSON)
+    text = client.get("/metrics").text
+    assert 'otel_injector_refused_requests_total{reason="content-type"}' in text
+    assert 'otel_injector_refused_requests_total{reason="too-deep"}' in text
+    assert "# TYPE otel_injector_http_refused_total counter" in text
