@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,6 +60,22 @@ class Tally:
 
 
 @pytest.fixture(scope="module")
+def target(adversarial_tls: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server for fuzzing: deadlines of half a second, since most raw cases are requests
+    cut short that wait for one."""
+    server = Server(
+        adversarial_tls,
+        tmp_path_factory.mktemp("fuzz") / "serve.log",
+        env={"OTEL_INJECTOR_HEADER_TIMEOUT_SECONDS": "0.5", "OTEL_INJECTOR_BODY_TIMEOUT_SECONDS": "0.5"},
+        as_limit_gib=2,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
 def tally(target: Server) -> Iterator[dict[str, Tally]]:
     tallies = {"structured": Tally(), "raw": Tally()}
     yield tallies
@@ -68,6 +85,13 @@ def tally(target: Server) -> Iterator[dict[str, Tally]]:
             f"statuses {dict(sorted(t.statuses.items()))}"
         )
     print(f"fuzz: server peak RSS {target.peak_kib() / 1024:.0f} MiB, now {target.rss_kib() / 1024:.0f} MiB")
+    report = os.environ.get("FUZZ_REPORT")
+    if report:
+        with open(report, "a", encoding="utf-8") as out:
+            for name, t in tallies.items():
+                out.write(f"{name}: {t.cases} cases, {t.server_errors} 5xx, worst {t.worst * 1000:.0f} ms, "
+                          f"statuses {dict(sorted(t.statuses.items()))}\n")  # fmt: skip
+            out.write(f"server peak RSS {target.peak_kib() / 1024:.0f} MiB\n")
 
 
 json_leaf = st.one_of(
