@@ -276,3 +276,27 @@ def test_bad_bool_names_the_setting() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(environ={"OTEL_INJECTOR_RECONCILE": "maybe"})
     assert str(info.value) == "reconcile: cannot use 'maybe' (OTEL_INJECTOR_RECONCILE)"
+
+
+def test_http_limits_default_to_the_documented_values_and_read_from_env() -> None:
+    defaults = load_settings(environ={})
+    assert (defaults.max_header_bytes, defaults.max_headers) == (16 * 1024, 100)
+    assert (defaults.header_timeout_seconds, defaults.body_timeout_seconds) == (10.0, 20.0)
+    # Headers and body together within the apiserver's longest webhook timeout.
+    assert defaults.header_timeout_seconds + defaults.body_timeout_seconds <= 30
+    tuned = load_settings(environ={env_var("header_timeout_seconds"): "2.5", env_var("max_headers"): "50"})
+    assert (tuned.header_timeout_seconds, tuned.max_headers) == (2.5, 50)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("header_timeout_seconds", "0"),
+        ("body_timeout_seconds", "61"),
+        ("max_header_bytes", "100"),
+        ("max_headers", "2"),
+    ],
+)
+def test_http_limits_out_of_range_are_errors(name: str, value: str) -> None:
+    with pytest.raises(SettingsError):
+        load_settings(environ={env_var(name): value})
