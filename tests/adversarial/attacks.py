@@ -247,6 +247,8 @@ def class6() -> list[Attack]:
         _attack(6, "operation-5MB", "a 5 MB operation", review(pod(), operation=big)),
         _attack(6, "unknown-annotations", "50k unknown otel-injector.io/ annotations",
                 review(pod(annotations={f"otel-injector.io/x{i}": "v" for i in range(50_000)}))),
+        _attack(6, "unknown-annotations-9k", "9k unknown otel-injector.io/ annotations (under the 256 KiB budget)",
+                review(pod(annotations={f"otel-injector.io/{i:x}": "" for i in range(9_000)}))),
         _attack(6, "unknown-annotations-max", "220k unknown otel-injector.io/ annotations (the body cap)",
                 review(pod(annotations={f"otel-injector.io/{i:x}": "" for i in range(220_000)}))),
         _attack(6, "unknown-containers", "containers annotation naming 100k missing containers",

@@ -8,6 +8,10 @@ span once; the phase spans carry only what is their own, since every attribute c
 time when it is set and again when it is exported. The phase spans are children of the
 server span but never current themselves (nothing runs inside them that traces or logs),
 which spares a context switch in and out for each.
+
+Bounded cost: the body's size weighs the pod for the injected-pod budget (no second
+serialization), and everything the handler echoes (span attributes, the log line, warnings
+on the span) is clipped as in the response (:mod:`webhook.core.bounds`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ objects are constructed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -85,6 +86,8 @@ def load_documents(text: str) -> list[Any]:
     except ValueError as err:  # int() of a number over 4,300 digits, and the like
         if isinstance(err, YamlError):
             raise
+        if "digits" in str(err):
+            raise YamlError(f"a YAML number has more than {sys.get_int_max_str_digits():,} digits") from None
         raise YamlError(f"YAML value not usable: {_one_line(err)}") from None
 
 

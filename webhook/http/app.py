@@ -2,7 +2,15 @@
 
 ``POST /mutate`` hands the raw body to :class:`~webhook.admission.handler.AdmissionHandler`; the
 other routes are for probes and scraping. Every malformed request gets a 4xx with a
-one-line ``{"error": ...}`` body, never a 5xx.
+one-line ``{"error": ...}`` body, never a 5xx; 404 and 405 too.
+
+The HTTP side of the cost budget (see :mod:`webhook.core.bounds`): bodies over
+``max_body_bytes`` (6 MiB) get 413 as soon as they pass it; a client that hangs up mid-body
+costs one debug line; and reviews over :data:`INLINE_BODY_BYTES`, which may take up to about
+a second of CPU, are answered in a worker thread, one at a time, so the event loop keeps
+answering probes and small reviews meanwhile (a typical review stays inline: a thread hop
+would cost more than the review). Header limits and read deadlines are the protocol's
+(:mod:`webhook.http.limits`).
 """
 
 from __future__ import annotations
