@@ -33,6 +33,7 @@ from webhook.core.bounds import (
     OverBudget,
     annotations_size,
     cap,
+    clip,
     json_size,
 )
 from webhook.core.decision import INJECT, Decision, Reason, decide
@@ -154,6 +155,10 @@ def _mutate(
     annotations = metadata.get("annotations") or {}
     notices: list[Notice] = []
 
+    existing_annotations = annotations_size(annotations.items())
+    if existing_annotations > MAX_ANNOTATIONS_BYTES:  # before any work: no status fits
+        raise OverBudget(existing_annotations, MAX_ANNOTATIONS_BYTES)
+
     app_containers: list[dict[str, Any]] = spec.get("containers") or []
     app_names = [c.get("name") or "" for c in app_containers]
     overrides, override_notices = read_overrides(annotations, settings, app_names)
@@ -161,7 +166,7 @@ def _mutate(
 
     owner = workload if workload is not None else infer_workload(pod)
     if owner is not None and len(owner.name) > MAX_NAME_LENGTH:
-        notices.append(_capped(f"the {owner.kind} name", len(owner.name), MAX_NAME_LENGTH))
+        notices.append(_capped(f"the {clip(owner.kind, MAX_LABEL_LENGTH)} name", len(owner.name), MAX_NAME_LENGTH))
         owner = Workload(owner.kind, cap(owner.name, MAX_NAME_LENGTH))
     service_name = overrides.service_name  # validated: at most 255 characters
     if service_name is None:
@@ -200,8 +205,9 @@ def _mutate(
     volume = build_volume(overrides)
     status = status_annotation(overrides, settings, env_added)
     budget.spend(json_size(sidecar) + json_size(volume) + len(status) + 3 * PATCH_OP_OVERHEAD)
-    if annotations_size(annotations.items()) + len(names.STATUS_ANNOTATION) + len(status) > MAX_ANNOTATIONS_BYTES:
-        raise OverBudget(annotations_size(annotations.items()) + len(status), MAX_ANNOTATIONS_BYTES)
+    with_status = existing_annotations + len(names.STATUS_ANNOTATION) + len(status)
+    if with_status > MAX_ANNOTATIONS_BYTES:
+        raise OverBudget(with_status, MAX_ANNOTATIONS_BYTES)
     if overrides.sidecar_mode == "native":
         init = list(spec.get("initContainers") or [])
         init.insert(_native_sidecar_position(init), sidecar)

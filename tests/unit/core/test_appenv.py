@@ -275,3 +275,34 @@ def test_propagators_from_settings() -> None:
     container: dict[str, Any] = {"name": "app"}
     inject_env(container, DEPLOYMENT, InjectionSettings(propagators="b3multi"))
     assert env_of(container)["OTEL_PROPAGATORS"] == "b3multi"
+
+
+def test_a_helper_the_user_defines_after_their_attributes_is_not_referenced() -> None:
+    container = {
+        "name": "app",
+        "env": [
+            {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "team=a"},
+            {"name": "OTEL_RESOURCE_ATTRIBUTES_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+    }
+    _, notices = inject_env(container, DEPLOYMENT, SETTINGS)
+    value = env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+    assert "$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" not in value
+    assert "k8s.pod.name" not in value
+    assert "k8s.pod.uid=$(OTEL_RESOURCE_ATTRIBUTES_POD_UID)" in value
+    names = names_of(container)
+    assert names.index("OTEL_RESOURCE_ATTRIBUTES_POD_UID") < names.index("OTEL_RESOURCE_ATTRIBUTES")
+    assert [n.reason for n in notices] == ["attributes-helper-order"]
+
+
+def test_a_helper_the_user_defines_before_their_attributes_is_used() -> None:
+    container = {
+        "name": "app",
+        "env": [
+            {"name": "OTEL_RESOURCE_ATTRIBUTES_POD_NAME", "value": "fixed"},
+            {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "team=a"},
+        ],
+    }
+    _, notices = inject_env(container, DEPLOYMENT, SETTINGS)
+    assert "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+    assert notices == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import pytest
@@ -321,3 +322,57 @@ def test_same_input_same_output() -> None:
     first = inject_pod(make_pod(), SETTINGS, namespace="shop")
     second = inject_pod(make_pod(), SETTINGS, namespace="shop")
     assert first == second
+
+
+# --- bounded output (issue 9) ---
+
+
+def test_names_longer_than_kubernetes_allows_are_capped_before_they_are_copied() -> None:
+    pod = make_pod()
+    pod["metadata"]["ownerReferences"][0]["name"] = "%" * 100_000 + "-5f6b7c"
+    pod["spec"]["containers"] = [{"name": f"{i}" + "c" * 1000} for i in range(50)]
+    result = inject_pod(pod, SETTINGS, namespace="n" * 5000)
+    assert result.injected
+    for container in result.pod["spec"]["containers"]:
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert len(env["OTEL_SERVICE_NAME"]) <= 63  # the app label, which wins
+        assert len(env["OTEL_RESOURCE_ATTRIBUTES"]) < 253 * 3 + 600
+        assert "k8s.namespace.name=" + "n" * 63 + "," in env["OTEL_RESOURCE_ATTRIBUTES"]
+    reasons = [n.reason for n in result.notices]
+    assert reasons.count("capped-value") == 3
+    assert all(len(w) < 300 for w in result.warnings)
+
+
+def test_a_pod_too_large_to_store_is_left_as_it_is_and_quickly() -> None:
+    pod = make_pod(containers=[{"name": f"c{i}"} for i in range(60_000)])
+    started = time.perf_counter()
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    assert time.perf_counter() - started < 3.0
+    assert result.pod is pod
+    assert result.reason == Reason.TOO_LARGE
+    assert result.warnings[0].startswith(
+        "otel-injector: sidecar not injected: too large: with it the pod would be over "
+    )
+
+
+def test_the_budget_stops_early_for_a_small_pod_with_a_huge_injection() -> None:
+    # 25k tiny containers is under 1.5 MiB, but 25k times the env is not.
+    pod = make_pod(containers=[{"name": f"c{i}"} for i in range(25_000)])
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    assert result.reason == Reason.TOO_LARGE
+    assert result.pod is pod
+
+
+def test_annotations_over_the_apiserver_limit_leave_the_pod_as_it_is() -> None:
+    pod = make_pod()
+    pod["metadata"]["annotations"] = {"big": "x" * (256 * 1024 - 100)}
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    assert result.reason == Reason.TOO_LARGE
+    assert "bytes of annotations allowed" in result.warnings[0]
+
+
+def test_null_fields_are_absent() -> None:
+    pod = {"metadata": None, "spec": {"containers": [{"name": "app", "env": None, "ports": None}], "volumes": None}}
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    assert result.injected
+    assert result.pod["spec"]["volumes"][0]["name"] == names.VOLUME_NAME

@@ -271,3 +271,23 @@ def test_service_name_json_breakout_is_just_a_string() -> None:
         "K8S_NODE_NAME",
         "GOMEMLIMIT",
     ]
+
+
+def test_containers_annotation_is_linear_in_its_names() -> None:
+    import time
+
+    containers = tuple(f"c{i}" for i in range(50_000))
+    wanted = ",".join([*containers, *(f"missing{i}" for i in range(50_000))])
+    started = time.perf_counter()
+    result, notices = read({overrides.CONTAINERS: wanted}, containers)
+    assert time.perf_counter() - started < 2.0
+    assert result.containers == containers
+    (notice,) = notices
+    assert notice.message.endswith("missing0, missing1, missing2, missing3, missing4 and 49,995 more; ignored")
+
+
+def test_many_unknown_annotations_give_a_bounded_number_of_notices() -> None:
+    annotations = {f"otel-injector.io/x{i}": "v" for i in range(10_000)}
+    _, notices = read(annotations)
+    assert len(notices) == 6
+    assert notices[-1].message == "9,995 more unknown otel-injector.io/ annotations, ignored"
