@@ -152,9 +152,10 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
         if not isinstance(child, (dict, list)):
             return
         doc = child
-    if (isinstance(doc, dict) and isinstance(last, str)) or (
-        isinstance(doc, list) and isinstance(last, int) and last < len(doc)
-    ):
+    if isinstance(doc, dict) and isinstance(last, str):
+        doc[last] = value
+        return
+    if isinstance(doc, list) and isinstance(last, int) and last < len(doc):
         doc[last] = value
 
 

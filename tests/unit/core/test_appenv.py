@@ -286,7 +286,7 @@ def test_a_helper_the_user_defines_after_their_attributes_is_not_referenced() ->
         ],
     }
     _, notices = inject_env(container, DEPLOYMENT, SETTINGS)
-    value = env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+    value = env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]
     assert "$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" not in value
     assert "k8s.pod.name" not in value
     assert "k8s.pod.uid=$(OTEL_RESOURCE_ATTRIBUTES_POD_UID)" in value
@@ -304,5 +304,5 @@ def test_a_helper_the_user_defines_before_their_attributes_is_used() -> None:
         ],
     }
     _, notices = inject_env(container, DEPLOYMENT, SETTINGS)
-    assert "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+    assert "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]
     assert notices == []
