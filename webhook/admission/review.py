@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from webhook.admission.jsonbounds import MAX_DEPTH, nesting_depth
+from webhook.admission.jsonbounds import MAX_DEPTH, nested_deeper_than
 from webhook.core.bounds import a_json_type, clip, describe, shown
 from webhook.core.patch import Patch
 from webhook.core.shape import shape_problem
@@ -73,7 +73,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
     decoding. Time and memory: linear in the body, one decode and one pass."""
     if not body.strip():
         raise BadReview("empty body: expected an AdmissionReview JSON object", reason="empty")
-    if nesting_depth(body) > MAX_DEPTH:
+    if nested_deeper_than(body, MAX_DEPTH):
         raise BadReview(f"JSON nested deeper than {MAX_DEPTH} levels", reason="too-deep")
     try:
         review = orjson.loads(body)

@@ -134,6 +134,23 @@ def annotations_size(annotations: Iterable[tuple[Any, Any]]) -> int:
     return sum(len(str(k)) + (len(v) if isinstance(v, str) else json_size(v)) for k, v in annotations)
 
 
+#: The most one app container can grow by, names capped: OTEL_RESOURCE_ATTRIBUTES with a
+#: workload, CronJob, namespace and container name percent-encoded at 12 bytes a character
+#: (4-byte UTF-8), the service name, the other variables, the helpers and a patch operation
+#: each: under 11 KiB. Rounded up, so a pod that cannot reach the budget is not weighed.
+MAX_GROWTH_PER_CONTAINER: Final = 16 * 1024
+#: The most the sidecar, its volume and the status annotation add beyond the containers'
+#: share (the status names each container once: counted in the per-container bound).
+MAX_FIXED_GROWTH: Final = 8 * 1024
+
+
+def may_exceed(pod_bytes: int, containers: int, limit: int) -> bool:
+    """Whether a pod of ``pod_bytes`` with ``containers`` app containers could grow past
+    ``limit`` when injected. When it cannot, nothing needs weighing, which keeps a typical
+    admission free of the budget's cost."""
+    return pod_bytes + containers * MAX_GROWTH_PER_CONTAINER + MAX_FIXED_GROWTH > limit
+
+
 class OverBudget(Exception):
     """The injected pod would be larger than :data:`MAX_INJECTED_POD_BYTES`."""
 

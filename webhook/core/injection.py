@@ -35,6 +35,7 @@ from webhook.core.bounds import (
     cap,
     clip,
     json_size,
+    may_exceed,
 )
 from webhook.core.decision import INJECT, Decision, Reason, decide
 from webhook.core.overrides import Notice, PodOverrides, read_overrides
@@ -144,7 +145,8 @@ def _mutate(
     decision: Decision,
     pod_bytes: int | None,
 ) -> InjectionResult:
-    budget = Budget(json_size(pod) if pod_bytes is None else pod_bytes)
+    size = json_size(pod) if pod_bytes is None else pod_bytes
+    budget = Budget(size)
     new = dict(pod)
     metadata = _own(new, "metadata")
     spec = _own(new, "spec")
@@ -155,11 +157,14 @@ def _mutate(
     annotations = metadata.get("annotations") or {}
     notices: list[Notice] = []
 
-    existing_annotations = annotations_size(annotations.items())
+    app_containers: list[dict[str, Any]] = spec.get("containers") or []
+    # Weigh only what could reach a limit; a typical pod is far from both.
+    weigh = may_exceed(size, len(app_containers), MAX_INJECTED_POD_BYTES)
+    weigh_annotations = may_exceed(size, len(app_containers), MAX_ANNOTATIONS_BYTES)
+    existing_annotations = annotations_size(annotations.items()) if weigh_annotations else 0
     if existing_annotations > MAX_ANNOTATIONS_BYTES:  # before any work: no status fits
         raise OverBudget(existing_annotations, MAX_ANNOTATIONS_BYTES)
 
-    app_containers: list[dict[str, Any]] = spec.get("containers") or []
     app_names = [c.get("name") or "" for c in app_containers]
     overrides, override_notices = read_overrides(annotations, settings, app_names)
     notices.extend(override_notices)
@@ -189,12 +194,13 @@ def _mutate(
         if len(name) > MAX_LABEL_LENGTH:
             long_names += 1
             copied_name = cap(name, MAX_LABEL_LENGTH)
-        before = list(container.get("env") or ())  # inject_env changes the list in place
+        before = list(container.get("env") or ()) if weigh else []  # inject_env changes it in place
         added, env_notices = inject_env(container, identity, settings, name=copied_name)
         notices.extend(env_notices)
         if added:
             env_added[copied_name] = tuple(added)
-            budget.spend(_growth(before, container["env"]))
+            if weigh:
+                budget.spend(_growth(before, container["env"]))
     if long_names:
         notices.append(_capped_names(long_names, MAX_LABEL_LENGTH))
 
@@ -204,9 +210,10 @@ def _mutate(
     sidecar = build_sidecar(overrides, settings, taken_port_names={t for t in taken if isinstance(t, str)})
     volume = build_volume(overrides)
     status = status_annotation(overrides, settings, env_added)
-    budget.spend(json_size(sidecar) + json_size(volume) + len(status) + 3 * PATCH_OP_OVERHEAD)
+    if weigh:
+        budget.spend(json_size(sidecar) + json_size(volume) + len(status) + 3 * PATCH_OP_OVERHEAD)
     with_status = existing_annotations + len(names.STATUS_ANNOTATION) + len(status)
-    if with_status > MAX_ANNOTATIONS_BYTES:
+    if weigh_annotations and with_status > MAX_ANNOTATIONS_BYTES:
         raise OverBudget(with_status, MAX_ANNOTATIONS_BYTES)
     if overrides.sidecar_mode == "native":
         init = list(spec.get("initContainers") or [])

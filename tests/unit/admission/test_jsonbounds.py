@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.admission.jsonbounds import nesting_depth
+from webhook.admission.jsonbounds import MAX_DEPTH, nested_deeper_than, nesting_depth
 
 json_values = st.recursive(
     st.none()
@@ -48,3 +48,11 @@ def test_deep_and_wide_bodies_are_measured_quickly() -> None:
     assert nesting_depth(wide) == 3
     assert nesting_depth(deep) == 5000
     assert time.perf_counter() - started < 2.0
+
+
+def test_nested_deeper_than_agrees_with_the_depth() -> None:
+    assert not nested_deeper_than(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    assert nested_deeper_than(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+    wide = b"[" + b",".join([b"[]"] * 500) + b"]"
+    assert not nested_deeper_than(wide)
+    assert nested_deeper_than(b'{"a":' * 101 + b"1" + b"}" * 101)
