@@ -71,14 +71,18 @@ CLASS2 = attacks.class2()
 @pytest.mark.parametrize("attack", CLASS1, ids=_ids(CLASS1))
 def test_class1_work_is_linear(target: Server, attack: Attack) -> None:
     answer = _run(target, attack)
-    assert answer.status == 200, answer.head[:300]
     assert answer.size < MAX_ANSWER_BYTES
+    if answer.status == 413:  # more values than decoding may cost (webhook.admission.jsonbounds)
+        assert "JSON values" in orjson.loads(answer.body)["error"]
+    else:
+        assert answer.status == 200, answer.head[:300]
 
 
 @pytest.mark.parametrize("attack", CLASS2, ids=_ids(CLASS2))
 def test_class2_output_is_bounded(target: Server, attack: Attack) -> None:
     answer = _run(target, attack)
     assert answer.status == 200, answer.head[:300]
+    assert answer.rss_peak_mib < 80
     assert answer.size < MAX_ANSWER_BYTES
     review = _review(answer)["response"]
     assert review["allowed"] is True

@@ -8,6 +8,9 @@ can rely on a shallow tree. A pod nests about 15 levels at most inside its revie
 (``request.object.spec.affinity...matchExpressions[].values[]``; ``managedFields`` adds a
 few), so 100 leaves a wide margin.
 
+The number of values a body decodes into is bounded the same way (:data:`MAX_VALUES`,
+:func:`value_count`): decoding is where the memory of a large review goes.
+
 The scan runs at C speed, with no Python loop over characters: escaped backslashes and
 quotes are removed with ``bytes.replace``, every byte but ``"[]{}`` with ``bytes.translate``,
 the strings (now just quote pairs) with one regex, and the running depth of what remains
@@ -23,6 +26,12 @@ import re
 from typing import Final
 
 MAX_DEPTH: Final = 100
+#: The most JSON values (objects, arrays, strings) a body may decode into. Decoding is
+#: what a large review costs in memory: about 100 bytes of Python objects a value, so
+#: 6 MiB of tiny objects (1.5 million values) took 110 MiB, and 600,000 values stay near
+#: the budget's 64 MiB. A pod that size is over etcd's 1.5 MiB limit anyway (the 100,000
+#: tiny containers of issue 9 are 500,000 values); legitimate pods have a few thousand.
+MAX_VALUES: Final = 600_000
 
 _NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"[]{}')
 _STRING = re.compile(rb'"[^"]*"')
@@ -52,3 +61,10 @@ def nested_deeper_than(body: bytes, limit: int = MAX_DEPTH) -> bool:
     if body.count(b"[") + body.count(b"{") <= limit:
         return False
     return nesting_depth(body) > limit
+
+
+def value_count(body: bytes) -> int:
+    """An upper bound of the objects, arrays and strings ``body`` decodes into (brackets
+    and quotes inside strings count too, which only errs on the side of refusing), at C
+    speed: three ``bytes.count`` calls, about a millisecond for 6 MiB."""
+    return body.count(b"{") + body.count(b"[") + body.count(b'"') // 2

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from webhook.admission.jsonbounds import MAX_DEPTH, nested_deeper_than
+from webhook.admission.jsonbounds import MAX_DEPTH, MAX_VALUES, nested_deeper_than, value_count
 from webhook.core.bounds import a_json_type, clip, describe, shown
 from webhook.core.patch import Patch
 from webhook.core.shape import shape_problem
@@ -75,6 +75,14 @@ def parse_review(body: bytes) -> AdmissionRequest:
         raise BadReview("empty body: expected an AdmissionReview JSON object", reason="empty")
     if nested_deeper_than(body, MAX_DEPTH):
         raise BadReview(f"JSON nested deeper than {MAX_DEPTH} levels", reason="too-deep")
+    values = value_count(body)
+    if values > MAX_VALUES:
+        # 413 like the byte cap: decoding this many values would pass the memory budget.
+        raise BadReview(
+            f"body holds about {values:,} JSON values, more than the {MAX_VALUES:,} allowed",
+            status=413,
+            reason="too-many-values",
+        )
     try:
         review = orjson.loads(body)
     except orjson.JSONDecodeError as err:

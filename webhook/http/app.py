@@ -155,7 +155,7 @@ def create_app(
                 async with large_reviews:
                     answer = await asyncio.to_thread(handler.handle, body)
         except BadReview as err:
-            if err.status in (413, 415):
+            if err.reason in ("content-type", "body-too-large"):  # the handler counts its own
                 state.metrics.invalid_requests.labels(status=str(err.status)).inc()
                 state.metrics.refused.labels(reason=err.reason).inc()
             return _error(err.status, str(err))

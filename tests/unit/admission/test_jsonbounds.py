@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.admission.jsonbounds import MAX_DEPTH, nested_deeper_than, nesting_depth
+from webhook.admission.jsonbounds import MAX_DEPTH, nested_deeper_than, nesting_depth, value_count
 
 json_values = st.recursive(
     st.none()
@@ -56,3 +56,10 @@ def test_nested_deeper_than_agrees_with_the_depth() -> None:
     wide = b"[" + b",".join([b"[]"] * 500) + b"]"
     assert not nested_deeper_than(wide)
     assert nested_deeper_than(b'{"a":' * 101 + b"1" + b"}" * 101)
+
+
+def test_value_count_bounds_what_decoding_builds() -> None:
+    body = orjson.dumps({"a": [{"name": "x", "value": "y"}] * 10, "b": "s"})
+    decoded_values = 1 + 1 + 10 * (1 + 2) + 1  # objects, arrays and string values
+    assert value_count(body) >= decoded_values
+    assert value_count(b"123") == 0

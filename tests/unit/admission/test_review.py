@@ -248,3 +248,13 @@ def test_object_metadata_that_is_not_an_object_is_a_bad_review(metadata: Any, ki
     message = f"request.object.metadata must be an object, not {kind}"
     assert str(bad(body(review(namespace=None, object=obj)))) == message
     assert str(bad(body(review(object=obj)))) == message
+
+
+def test_a_body_of_too_many_values_is_a_413_before_decoding() -> None:
+    payload = b'{"kind":[' + b",".join([b"{}"] * 700_000) + b"]}"
+    with pytest.raises(BadReview) as info:
+        parse_review(payload)
+    err = info.value
+    assert err.status == 413
+    assert err.reason == "too-many-values"
+    assert str(err) == "body holds about 700,003 JSON values, more than the 600,000 allowed"
