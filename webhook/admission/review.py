@@ -73,8 +73,6 @@ def parse_review(body: bytes) -> AdmissionRequest:
     decoding. Time and memory: linear in the body, one decode and one pass."""
     if not body.strip():
         raise BadReview("empty body: expected an AdmissionReview JSON object", reason="empty")
-    if nested_deeper_than(body, MAX_DEPTH):
-        raise BadReview(f"JSON nested deeper than {MAX_DEPTH} levels", reason="too-deep")
     values = value_count(body)
     if values > MAX_VALUES:
         # 413 like the byte cap: decoding this many values would pass the memory budget.
@@ -83,6 +81,8 @@ def parse_review(body: bytes) -> AdmissionRequest:
             status=413,
             reason="too-many-values",
         )
+    if nested_deeper_than(body, MAX_DEPTH):
+        raise BadReview(f"JSON nested deeper than {MAX_DEPTH} levels", reason="too-deep")
     try:
         review = orjson.loads(body)
     except orjson.JSONDecodeError as err:

@@ -63,3 +63,11 @@ def test_value_count_bounds_what_decoding_builds() -> None:
     decoded_values = 1 + 1 + 10 * (1 + 2) + 1  # objects, arrays and string values
     assert value_count(body) >= decoded_values
     assert value_count(b"123") == 0
+
+
+def test_depth_is_exact_across_the_scan_s_chunks() -> None:
+    # Strings full of brackets, cut by the 64 KiB chunks at every possible place.
+    value = [{"k": "]]]{{{[" * 5000, "deep": [[[["x" * 7]]]]} for _ in range(40)]
+    body = orjson.dumps({"a": value, "z": [[["]" * 70_000]]]})
+    assert len(body) > 4 * 64 * 1024
+    assert nesting_depth(body) == depth_of(orjson.loads(body))
