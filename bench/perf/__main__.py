@@ -1,8 +1,8 @@
-"""``python -m bench``: the whole benchmark suite, figures into ``bench/results``.
+"""``python -m bench.perf``: the whole benchmark suite, figures into ``bench/results``.
 
-    python -m bench                  # full run, about 20 minutes on 2 cores
-    python -m bench --quick          # smoke run, about 3 minutes
-    python -m bench --sections scaling,http
+    python -m bench.perf                  # full run, about 20 minutes on 2 cores
+    python -m bench.perf --quick          # smoke run, about 3 minutes
+    python -m bench.perf --sections scaling,http
 
 Sections: ``scaling`` (in-process), ``http`` (wrk over TLS, with the no-op ceiling),
 ``memory`` (RSS across 100,000 requests), ``apiserver`` (pod creation through a local
@@ -29,11 +29,11 @@ from typing import Any
 from bench.perf.system import load_average, log, machine
 
 SECTIONS = ("scaling", "http", "memory", "apiserver")
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (about 3 minutes)")
     parser.add_argument(
         "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             "sections": args.sections,
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "machine": machine(),
-            "command": "python -m bench" + (" --quick" if args.quick else ""),
+            "command": "python -m bench.perf" + (" --quick" if args.quick else ""),
         }
     }
     log(f"results go to {args.out}")

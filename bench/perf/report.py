@@ -212,7 +212,7 @@ def markdown(results: dict[str, Any]) -> str:
     out = [
         "# otel-injector: benchmark results",
         "",
-        f"Written by `python -m bench{' --quick' if meta['quick'] else ''}` on {meta['finished']} "
+        f"Written by `python -m bench.perf{' --quick' if meta['quick'] else ''}` on {meta['finished']} "
         f"({meta['seconds'] / 60:.1f} min). Figures: `results.json`; plots: the PNGs beside this file.",
         "",
         f"**Machine**: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
