@@ -213,12 +213,16 @@ def start_server(
     backend: TraceBackend | None,
     label: str,
     extra_env: dict[str, str] | None = None,
+    source: Path = REPO_ROOT,
 ) -> Server:
     """``otel-injector serve`` (kind ``webhook``) or the no-op app (kind ``ceiling``) on
-    127.0.0.1, with tracing to ``backend`` or ``OTEL_SDK_DISABLED=true``."""
+    127.0.0.1, with tracing to ``backend`` or ``OTEL_SDK_DISABLED=true``.
+
+    ``source`` is the source tree the server's code is imported from (another checkout,
+    for an A/B comparison; see :mod:`bench.perf.compare`)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "KUBECONFIG"))}
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(source) + os.pathsep + env.get("PYTHONPATH", "")
     if tracing:
         if backend is None:
             raise BenchError("tracing on needs a trace backend")
@@ -247,7 +251,7 @@ def start_server(
         "--workers",
         str(workers),
     ]
-    child = Child(kind, argv, log_path=workdir / f"{label}.log", env=env, cwd=REPO_ROOT)
+    child = Child(kind, argv, log_path=workdir / f"{label}.log", env=env, cwd=source)
     context = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
     server = Server(kind, workers, tracing, port, child, context)
     deadline = time.monotonic() + 60
