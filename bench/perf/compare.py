@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             if backend is not None:
                 backend.stop()
     base = variants[0]
-    print(f"\n{args.shape} pod, 1 worker, tracing {args.tracing}, {args.rounds} x {args.seconds:.0f} s bursts (medians)")
+    print(f"\n{args.shape} pod, 1 worker, tracing {args.tracing}, {args.rounds} x {args.seconds:.0f} s bursts:")
     for variant in variants:
         rps, cpu = statistics.median(variant.rps), statistics.median(variant.cpu_us)
         ratio = f"  ({rps / statistics.median(base.rps):.3f}x /s, {cpu / statistics.median(base.cpu_us):.3f}x CPU)"

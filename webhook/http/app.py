@@ -24,9 +24,10 @@ from webhook.admission.review import BadReview
 from webhook.config.live import LiveInjection
 from webhook.config.settings import Settings, describe_settings
 from webhook.core.settings import InjectionSettings
+from webhook.http.instrumentation import instrument
 from webhook.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.telemetry.metrics import Metrics
-from webhook.telemetry.tracing import build_tracer_provider, instrument, tracer_for
+from webhook.telemetry.tracing import build_tracer_provider, tracer_for
 
 log = logging.getLogger("webhook.http.app")
 JSON = "application/json"
