@@ -1,5 +1,9 @@
 """A Jaeger trace as an indented tree of service, span name and duration.
 
+A span's events (Jaeger's "logs") are shown under it among its children, marked ``·``, with
+their offset from the span's start and, when they carry one (otel-injector's phases do), their
+duration.
+
 Pure: it takes the JSON of Jaeger's ``/api/traces/<id>`` (or one element of
 ``/api/traces``'s ``data``) and returns text, so the demo and the tests share it.
 """
@@ -12,6 +16,23 @@ from typing import Any
 
 # Attributes worth a glance next to a span; the rest stay in Jaeger.
 _SHOWN = ("webhook", "otel_injector.decision", "otel_injector.reason", "otel_injector.patch.operations")
+# The event attribute that holds a phase's duration (webhook.admission.handler.PHASE_DURATION).
+_EVENT_DURATION = "otel_injector.phase.duration_ms"
+
+
+@dataclass
+class SpanEvent:
+    """One event of a span: its name, when it happened and its attributes."""
+
+    name: str
+    time_us: int
+    fields: dict[str, Any]
+
+    @property
+    def duration_ms(self) -> float | None:
+        """The duration the event carries, if any."""
+        value = self.fields.get(_EVENT_DURATION)
+        return float(value) if isinstance(value, int | float) else None
 
 
 @dataclass
@@ -26,6 +47,7 @@ class SpanNode:
     tags: dict[str, Any]
     parent_id: str | None
     children: list[SpanNode] = field(default_factory=list)
+    events: list[SpanEvent] = field(default_factory=list)
 
     def walk(self) -> Iterable[SpanNode]:
         """Yield the span and all its descendants, depth first."""
@@ -52,6 +74,7 @@ def build_tree(trace: Mapping[str, Any]) -> list[SpanNode]:
             duration_us=int(span.get("duration", 0)),
             tags={t["key"]: t.get("value") for t in span.get("tags") or [] if "key" in t},
             parent_id=parent,
+            events=sorted((_event(log) for log in span.get("logs") or []), key=lambda e: e.time_us),
         )
     roots: list[SpanNode] = []
     for node in nodes.values():
@@ -62,8 +85,15 @@ def build_tree(trace: Mapping[str, Any]) -> list[SpanNode]:
     return sorted(roots, key=lambda n: n.start_us)
 
 
+def _event(log: Mapping[str, Any]) -> SpanEvent:
+    fields = {f["key"]: f.get("value") for f in log.get("fields") or [] if "key" in f}
+    name = fields.pop("event", None) or fields.pop("message", None) or "event"
+    return SpanEvent(name=str(name), time_us=int(log.get("timestamp", 0)), fields=fields)
+
+
 def render(roots: Sequence[SpanNode]) -> str:
-    """Indented text: ``service  span name  duration  [key=value ...]`` per line."""
+    """Indented text: ``service  span name  duration  [key=value ...]`` per span, and
+    ``· event  duration  at +offset`` per event, children and events in time order."""
     lines: list[str] = []
 
     def visit(node: SpanNode, prefix: str, last: bool, top: bool) -> None:
@@ -72,8 +102,17 @@ def render(roots: Sequence[SpanNode]) -> str:
         extra = f"  [{shown}]" if shown else ""
         lines.append(f"{prefix}{branch}{node.service}  {node.name}  {node.duration_us / 1000:.2f} ms{extra}")
         child_prefix = prefix if top else prefix + ("   " if last else "│  ")
-        for index, child in enumerate(node.children):
-            visit(child, child_prefix, index == len(node.children) - 1, False)
+        items: list[tuple[int, SpanNode | SpanEvent]] = [(e.time_us, e) for e in node.events]
+        items += [(c.start_us, c) for c in node.children]
+        items.sort(key=lambda item: item[0])
+        for index, (_, item) in enumerate(items):
+            is_last = index == len(items) - 1
+            if isinstance(item, SpanNode):
+                visit(item, child_prefix, is_last, False)
+                continue
+            duration = "" if item.duration_ms is None else f"  {item.duration_ms:.2f} ms"
+            offset = (item.time_us - node.start_us) / 1000
+            lines.append(f"{child_prefix}{'└─ ' if is_last else '├─ '}· {item.name}{duration}  at +{offset:.2f} ms")
 
     for root in roots:
         visit(root, "", True, True)

@@ -27,7 +27,7 @@ from webhook.core.settings import InjectionSettings
 from webhook.http.instrumentation import instrument
 from webhook.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.telemetry.metrics import Metrics
-from webhook.telemetry.tracing import build_tracer_provider, tracer_for
+from webhook.telemetry.tracing import build_tracer_provider
 
 log = logging.getLogger("webhook.http.app")
 JSON = "application/json"
@@ -80,7 +80,7 @@ def create_app(
     and flush the spans."""
     provider = tracer_provider or build_tracer_provider(processor=span_processor)
     state = AppState(settings, live or LiveInjection(settings.injection), Metrics())
-    handler = AdmissionHandler(state.live.current, state.metrics, tracer_for(provider))
+    handler = AdmissionHandler(state.live.current, state.metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

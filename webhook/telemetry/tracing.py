@@ -28,7 +28,6 @@ import sys
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -117,10 +116,3 @@ def _exporter(env: Mapping[str, str]) -> SpanExporter | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
     return HttpExporter()
-
-
-def tracer_for(provider: TracerProvider | None) -> trace.Tracer:
-    """The handler's tracer: from ``provider``, or a no-op one when tracing is off."""
-    if provider is None:
-        return trace.NoOpTracer()
-    return provider.get_tracer("webhook", __version__)

@@ -56,6 +56,32 @@ def test_render_is_an_indented_tree_with_durations_and_key_tags() -> None:
     ]
 
 
+def event(name: str, at: int, duration_ms: float | None = None) -> dict[str, Any]:
+    fields: list[dict[str, Any]] = [{"key": "event", "type": "string", "value": name}]
+    if duration_ms is not None:
+        fields.append({"key": "otel_injector.phase.duration_ms", "type": "float64", "value": duration_ms})
+    return {"timestamp": at, "fields": fields}
+
+
+def test_events_are_shown_under_their_span_in_time_order_with_their_durations() -> None:
+    server = span("s4", "POST /mutate", "p2", 1000, 500)
+    server["logs"] = [event("decide", 1100, 0.05), event("decode review", 1010, 0.08)]
+    child = span("s7", "inner", "p2", 1050, 20, parent="s4")
+    note = span("s8", "note", "p2", 1300, 10, parent="s4")
+    note["logs"] = [event("marker", 1305)]
+    roots = build_tree({"processes": PROCESSES, "spans": [server, child, note]})
+    assert [e.name for e in roots[0].events] == ["decode review", "decide"]
+    assert roots[0].events[0].duration_ms == 0.08
+    assert render(roots).splitlines() == [
+        "otel-injector  POST /mutate  0.50 ms",
+        "├─ · decode review  0.08 ms  at +0.01 ms",
+        "├─ otel-injector  inner  0.02 ms",
+        "├─ · decide  0.05 ms  at +0.10 ms",
+        "└─ otel-injector  note  0.01 ms",
+        "   └─ · marker  at +0.01 ms",
+    ]
+
+
 def test_trace_is_complete_needs_the_webhook_call_above_our_span() -> None:
     assert trace_is_complete(build_tree(TRACE))
     without_call = {**TRACE, "spans": [s for s in SPANS if s["spanID"] != "s2"]}
