@@ -8,7 +8,11 @@ The official instrumentation is what OTel users know, so it is configured the st
   Set either one to an empty string to trace everything.
 * ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` / ``..._SERVER_RESPONSE`` /
   ``..._SANITIZE_FIELDS``: request and response headers recorded on the server span.
-* ``OTEL_SEMCONV_STABILITY_OPT_IN=http``: the stable HTTP attribute names.
+* ``OTEL_SEMCONV_STABILITY_OPT_IN``: which HTTP semantic conventions name the attributes.
+  When it is not set, :func:`instrument` sets it to :data:`DEFAULT_SEMCONV` (``http``, the
+  stable conventions: ``http.request.method``, ``url.path``, ``http.response.status_code``...)
+  rather than the instrumentation's older default names. The stable set is also two
+  attributes shorter (11, not 13), and every attribute is encoded again for every span.
 
 The span continues the caller's W3C ``traceparent`` (the global propagator), is named after
 the route (``POST /mutate``) and is current while the route runs, so the admission handler
@@ -33,6 +37,9 @@ from opentelemetry.sdk.trace import TracerProvider
 DEFAULT_EXCLUDED_URLS = "/healthz$,/readyz$,/metrics$"
 #: Where the instrumentation reads its excluded URLs, most specific first.
 EXCLUDED_URLS_VARIABLES = ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS")
+#: The HTTP semantic conventions used unless OTEL_SEMCONV_STABILITY_OPT_IN says otherwise.
+SEMCONV_VARIABLE = "OTEL_SEMCONV_STABILITY_OPT_IN"
+DEFAULT_SEMCONV = "http"
 
 
 def excluded_urls(environ: Mapping[str, str] | None = None) -> str:
@@ -46,9 +53,14 @@ def excluded_urls(environ: Mapping[str, str] | None = None) -> str:
 
 
 def instrument(app: FastAPI, provider: TracerProvider | None, environ: Mapping[str, str] | None = None) -> None:
-    """Trace ``app``'s requests with ``provider``'s tracer; nothing when tracing is off."""
+    """Trace ``app``'s requests with ``provider``'s tracer; nothing when tracing is off.
+
+    The semantic-convention choice is process-wide in the instrumentation and read once,
+    at the first instrumented app: so the default goes into ``os.environ`` here, before
+    that, unless the variable is set."""
     if provider is None:
         return
+    os.environ.setdefault(SEMCONV_VARIABLE, DEFAULT_SEMCONV)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=provider,

@@ -80,8 +80,12 @@ def test_one_server_span_named_by_route_with_the_phases_as_events(
     assert len(finished) == 1
     assert [e.name for e in servers[0].events] == ["decode review", "decide", "mutate", "build patch"]
     attributes = dict(servers[0].attributes or {})
+    # The stable HTTP semantic conventions, the default when OTEL_SEMCONV_STABILITY_OPT_IN is unset.
     assert attributes["http.route"] == "/mutate"
-    assert attributes["http.status_code"] == 200
+    assert attributes["http.request.method"] == "POST"
+    assert attributes["url.path"] == "/mutate"
+    assert attributes["http.response.status_code"] == 200
+    assert "http.status_code" not in attributes
     assert attributes["otel_injector.decision"] == "injected"
 
 
