@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import RunningServer
 from tests.support import decode_patch, mutate_via_http, review_for
 from webhook.admission import handler as handler_module
-from webhook.admission.handler import INTERNAL_ERROR_WARNING, PHASE_DURATION, PHASES
+from webhook.admission.handler import INTERNAL_ERROR_WARNING, PHASES
 from webhook.core.injection import inject_pod
 
 POD: dict[str, Any] = {
@@ -186,16 +186,14 @@ def test_traceparent_is_continued(client: httpx.Client, https_server: RunningSer
     assert attributes["otel_injector.sidecar_mode"] == "native"
     assert isinstance(attributes["otel_injector.patch.operations"], int)
     assert attributes["otel_injector.patch.operations"] > 0
-    # One span per admission: the phases are its events, in order, each with its duration.
+    # One span per admission: the phases are its events, a timeline inside the span.
     assert [s for s in spans if s is not server] == []
-    assert [e.name for e in server.events] == list(PHASES)
-    for event in server.events:
-        duration = dict(event.attributes or {})[PHASE_DURATION]
-        assert isinstance(duration, float)
-        assert 0 <= duration < 1000
-    assert [e.timestamp for e in server.events] == sorted(e.timestamp for e in server.events)
+    assert tuple(e.name for e in server.events) == PHASES
+    starts = [e.timestamp for e in server.events]
     assert server.start_time is not None
-    assert server.start_time <= server.events[0].timestamp
+    assert server.end_time is not None
+    assert server.start_time <= starts[0] <= starts[-1] <= server.end_time
+    assert starts == sorted(starts)
     patch_bytes = attributes["otel_injector.patch.bytes"]
     assert isinstance(patch_bytes, int)
     assert patch_bytes > 0

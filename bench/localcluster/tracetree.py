@@ -1,8 +1,8 @@
 """A Jaeger trace as an indented tree of service, span name and duration.
 
-A span's events (Jaeger's "logs") are shown under it among its children, marked ``·``, with
-their offset from the span's start and, when they carry one (otel-injector's phases do), their
-duration.
+A span's events (Jaeger's "logs") are shown under it among its children, marked ``·``, read
+as a timeline: each with its offset from the span's start and the time until the next event
+(or the span's end). otel-injector's phases are such a timeline (webhook.admission.handler).
 
 Pure: it takes the JSON of Jaeger's ``/api/traces/<id>`` (or one element of
 ``/api/traces``'s ``data``) and returns text, so the demo and the tests share it.
@@ -16,23 +16,17 @@ from typing import Any
 
 # Attributes worth a glance next to a span; the rest stay in Jaeger.
 _SHOWN = ("webhook", "otel_injector.decision", "otel_injector.reason", "otel_injector.patch.operations")
-# The event attribute that holds a phase's duration (webhook.admission.handler.PHASE_DURATION).
-_EVENT_DURATION = "otel_injector.phase.duration_ms"
 
 
 @dataclass
 class SpanEvent:
-    """One event of a span: its name, when it happened and its attributes."""
+    """One event of a span: its name, when it happened, its attributes, and how long until
+    the span's next event or its end."""
 
     name: str
     time_us: int
     fields: dict[str, Any]
-
-    @property
-    def duration_ms(self) -> float | None:
-        """The duration the event carries, if any."""
-        value = self.fields.get(_EVENT_DURATION)
-        return float(value) if isinstance(value, int | float) else None
+    until_next_us: int = 0
 
 
 @dataclass
@@ -82,6 +76,9 @@ def build_tree(trace: Mapping[str, Any]) -> list[SpanNode]:
         (parent_node.children if parent_node else roots).append(node)
     for node in nodes.values():
         node.children.sort(key=lambda n: n.start_us)
+        ends = [e.time_us for e in node.events[1:]] + [node.start_us + node.duration_us]
+        for event, end in zip(node.events, ends, strict=False):  # no events: ends has one
+            event.until_next_us = max(0, end - event.time_us)
     return sorted(roots, key=lambda n: n.start_us)
 
 
@@ -93,7 +90,8 @@ def _event(log: Mapping[str, Any]) -> SpanEvent:
 
 def render(roots: Sequence[SpanNode]) -> str:
     """Indented text: ``service  span name  duration  [key=value ...]`` per span, and
-    ``· event  duration  at +offset`` per event, children and events in time order."""
+    ``· event  time to the next event  at +offset`` per event, children and events in time
+    order."""
     lines: list[str] = []
 
     def visit(node: SpanNode, prefix: str, last: bool, top: bool) -> None:
@@ -110,9 +108,11 @@ def render(roots: Sequence[SpanNode]) -> str:
             if isinstance(item, SpanNode):
                 visit(item, child_prefix, is_last, False)
                 continue
-            duration = "" if item.duration_ms is None else f"  {item.duration_ms:.2f} ms"
             offset = (item.time_us - node.start_us) / 1000
-            lines.append(f"{child_prefix}{'└─ ' if is_last else '├─ '}· {item.name}{duration}  at +{offset:.2f} ms")
+            lines.append(
+                f"{child_prefix}{'└─ ' if is_last else '├─ '}· {item.name}  {item.until_next_us / 1000:.2f} ms"
+                f"  at +{offset:.2f} ms"
+            )
 
     for root in roots:
         visit(root, "", True, True)

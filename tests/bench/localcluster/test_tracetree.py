@@ -56,29 +56,27 @@ def test_render_is_an_indented_tree_with_durations_and_key_tags() -> None:
     ]
 
 
-def event(name: str, at: int, duration_ms: float | None = None) -> dict[str, Any]:
-    fields: list[dict[str, Any]] = [{"key": "event", "type": "string", "value": name}]
-    if duration_ms is not None:
-        fields.append({"key": "otel_injector.phase.duration_ms", "type": "float64", "value": duration_ms})
-    return {"timestamp": at, "fields": fields}
+def event(name: str, at: int) -> dict[str, Any]:
+    return {"timestamp": at, "fields": [{"key": "event", "type": "string", "value": name}]}
 
 
-def test_events_are_shown_under_their_span_in_time_order_with_their_durations() -> None:
+def test_events_are_a_timeline_under_their_span_among_its_children() -> None:
     server = span("s4", "POST /mutate", "p2", 1000, 500)
-    server["logs"] = [event("decide", 1100, 0.05), event("decode review", 1010, 0.08)]
+    server["logs"] = [event("decide", 1100), event("decode review", 1010)]
     child = span("s7", "inner", "p2", 1050, 20, parent="s4")
     note = span("s8", "note", "p2", 1300, 10, parent="s4")
     note["logs"] = [event("marker", 1305)]
     roots = build_tree({"processes": PROCESSES, "spans": [server, child, note]})
     assert [e.name for e in roots[0].events] == ["decode review", "decide"]
-    assert roots[0].events[0].duration_ms == 0.08
+    # Each event lasts until the next one; the last one until its span ends.
+    assert [e.until_next_us for e in roots[0].events] == [90, 400]
     assert render(roots).splitlines() == [
         "otel-injector  POST /mutate  0.50 ms",
-        "├─ · decode review  0.08 ms  at +0.01 ms",
+        "├─ · decode review  0.09 ms  at +0.01 ms",
         "├─ otel-injector  inner  0.02 ms",
-        "├─ · decide  0.05 ms  at +0.10 ms",
+        "├─ · decide  0.40 ms  at +0.10 ms",
         "└─ otel-injector  note  0.01 ms",
-        "   └─ · marker  at +0.01 ms",
+        "   └─ · marker  0.01 ms  at +0.01 ms",
     ]
 
 

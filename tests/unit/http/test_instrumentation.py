@@ -78,7 +78,7 @@ def test_one_server_span_named_by_route_with_the_phases_as_events(
     assert servers[0].instrumentation_scope is not None
     assert servers[0].instrumentation_scope.name == "opentelemetry.instrumentation.fastapi"
     assert len(finished) == 1
-    assert [e.name for e in servers[0].events] == ["decode review", "decide", "mutate", "build patch"]
+    assert [e.name for e in servers[0].events] == ["decode review", "decide", "mutate", "build patch", "answer"]
     attributes = dict(servers[0].attributes or {})
     # The stable HTTP semantic conventions, the default when OTEL_SEMCONV_STABILITY_OPT_IN is unset.
     assert attributes["http.route"] == "/mutate"
