@@ -1,8 +1,10 @@
 """A Jaeger trace as an indented tree of service, span name and duration.
 
-A span's events (Jaeger's "logs") are shown under it among its children, marked ``·``, read
-as a timeline: each with its offset from the span's start and the time until the next event
-(or the span's end). otel-injector's phases are such a timeline (webhook.admission.handler).
+The events (Jaeger's "logs") of otel-injector's spans are shown under them among their
+children, marked ``·``, read as a timeline: each with its offset from the span's start and the
+time until the next event (or the span's end). The webhook's phases are such a timeline
+(webhook.admission.handler). Other services' events (the apiserver logs a dozen per request)
+are left out unless asked for.
 
 Pure: it takes the JSON of Jaeger's ``/api/traces/<id>`` (or one element of
 ``/api/traces``'s ``data``) and returns text, so the demo and the tests share it.
@@ -88,11 +90,12 @@ def _event(log: Mapping[str, Any]) -> SpanEvent:
     return SpanEvent(name=str(name), time_us=int(log.get("timestamp", 0)), fields=fields)
 
 
-def render(roots: Sequence[SpanNode]) -> str:
+def render(roots: Sequence[SpanNode], events_of: Iterable[str] = ("otel-injector",)) -> str:
     """Indented text: ``service  span name  duration  [key=value ...]`` per span, and
     ``· event  time to the next event  at +offset`` per event, children and events in time
-    order."""
+    order; events only for the services in ``events_of``."""
     lines: list[str] = []
+    shown_events = frozenset(events_of)
 
     def visit(node: SpanNode, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")
@@ -100,7 +103,8 @@ def render(roots: Sequence[SpanNode]) -> str:
         extra = f"  [{shown}]" if shown else ""
         lines.append(f"{prefix}{branch}{node.service}  {node.name}  {node.duration_us / 1000:.2f} ms{extra}")
         child_prefix = prefix if top else prefix + ("   " if last else "│  ")
-        items: list[tuple[int, SpanNode | SpanEvent]] = [(e.time_us, e) for e in node.events]
+        events = node.events if node.service in shown_events else []
+        items: list[tuple[int, SpanNode | SpanEvent]] = [(e.time_us, e) for e in events]
         items += [(c.start_us, c) for c in node.children]
         items.sort(key=lambda item: item[0])
         for index, (_, item) in enumerate(items):

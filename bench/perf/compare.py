@@ -2,6 +2,7 @@
 
     git worktree add --detach /tmp/ab-before HEAD~1
     python -m bench.perf.compare before=/tmp/ab-before after=. --rounds 6
+    python -m bench.perf.compare b64=. b256=. --env-for b256:OTEL_BSP_MAX_EXPORT_BATCH_SIZE=256
 
 Every tree's ``otel-injector serve`` runs at once (one uvicorn worker each, same venv,
 tracing exported to the bench's Jaeger unless ``--tracing off``); then each round runs
@@ -49,6 +50,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shape", default="typical", choices=pods.SHAPES)
     parser.add_argument("--tracing", default="on", choices=("on", "off"))
     parser.add_argument("--env", action="append", default=[], metavar="K=V", help="extra server environment")
+    parser.add_argument(
+        "--env-for", action="append", default=[], metavar="NAME:K=V", help="extra environment of one tree's server"
+    )
     return parser.parse_args(argv)
 
 
@@ -77,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{source}: no webhook/ package here")
         variants.append(Variant(name if tree else source.name, source))
     extra_env = dict(item.split("=", 1) for item in args.env)
+    own_env: dict[str, dict[str, str]] = {}
+    for item in args.env_for:
+        name, _, pair = item.partition(":")
+        key, _, value = pair.partition("=")
+        own_env.setdefault(name, {})[key] = value
     tracing = args.tracing == "on"
     with tempfile.TemporaryDirectory(prefix="otel-injector-compare-") as tmp:
         work = Path(tmp)
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     workdir=work,
                     backend=backend,
                     label=variant.name,
-                    extra_env=extra_env,
+                    extra_env={**extra_env, **own_env.get(variant.name, {})},
                     source=variant.source,
                 )
                 servers.append(server)

@@ -21,8 +21,9 @@ def analysis(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"* {workers} worker{'s' if workers > 1 else ''}, typical pod: the no-op ceiling spends {c:.3f} ms of "
             f"server CPU per request (uvicorn, TLS, reading 10 KiB); otel-injector {t_off:.3f} ms with tracing off "
-            f"and {t_on:.3f} ms with tracing on. Tracing (a server span and four phase spans, exported over "
-            f"OTLP/HTTP) is {t_on - t_off:.3f} ms of that, {(t_on - t_off) / t_on:.0%}. The share of the ceiling "
+            f"and {t_on:.3f} ms with tracing on. Tracing (one server span from the FastAPI instrumentation, "
+            f"the phases as its events, exported over OTLP/HTTP) is {t_on - t_off:.3f} ms of that, "
+            f"{(t_on - t_off) / t_on:.0%}. The share of the ceiling "
             f"can be no better than the CPU ratio, {c / t_on:.2f}: a handler that decodes, mutates, diffs, encodes, "
             "logs and traces a 10 KiB pod in Python costs tens of times what the bare server does to read it."
         )
@@ -42,8 +43,24 @@ HOT_SPOT_ROWS = (
     ),
     (
         "span overhead: the FastAPI instrumentation",
-        "a lean ASGI server-span middleware (same span name, kind, context propagation, HTTP attributes)",
-        "840 -> 695 us per admission in-process; 676 -> 790 admissions/s",
+        "(first session) a lean server-span middleware; since reverted: the official instrumentation is back, "
+        "its cost found elsewhere (the rows below)",
+        "840 -> 695 us per admission in-process; back to the instrumentation: 1.14x the CPU per admission",
+    ),
+    (
+        "span overhead: four phase spans under the server span",
+        "the phases as bare events of the server span, a timeline",
+        "CPU per admission 0.78x (HTTPS A/B); four events with an attribute each +87 us, bare +25 us",
+    ),
+    (
+        "the JSON log line of each admission",
+        "the Logging HOWTO's switches for fields no line shows; the time formatted once a second",
+        "one line 24-29 -> 15 us (timeit)",
+    ),
+    (
+        "the instrumentation's old HTTP semantic conventions (13 attributes, each set twice and encoded)",
+        "the stable conventions (11 attributes) unless OTEL_SEMCONV_STABILITY_OPT_IN is set",
+        "with the log line: CPU per admission 0.92x (HTTPS A/B)",
     ),
     (
         "span overhead: the request's attributes on all five spans",
@@ -115,7 +132,9 @@ METHOD = """\
 * **Two workers do not log**: `otel-injector serve` sets up its JSON logging in the parent process only; uvicorn's
   spawned workers start without it, so with `--workers 2` no per-admission line is written at all (a bug, reported;
   the bench measures the server as it is). The one-worker runs write one JSON line per admission to a file.
-* **Export batch size**: 64 spans (the server's default, for the tail) costs throughput against larger batches; on
-  this machine, typical pod, one worker, tracing on: 64 -> ~890/s with p99 ~4.4 ms at 200/s, 256 -> ~960/s with
-  p99 ~4.9 ms (medians of 3). `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` overrides it.
+* **Export batch size**: 64 spans (the server's default, for the tail). With five spans per admission that was about
+  13 admissions per export, and 256 gained ~8% throughput; with one span per admission, 64 spans are 64 admissions
+  per export already. `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` overrides it.
+* **A/B of two source trees**: `python -m bench.perf.compare before=TREE after=TREE` runs both servers at once and
+  alternates closed-loop bursts between them: the fair way to compare a change on a shared machine.
 """

@@ -80,6 +80,14 @@ def test_events_are_a_timeline_under_their_span_among_its_children() -> None:
     ]
 
 
+def test_other_services_events_are_left_out_unless_asked_for() -> None:
+    call = span("s2", "Call mutating webhook", "p1", 1000, 100)
+    call["logs"] = [event("Request completed", 1090)]
+    roots = build_tree({"processes": PROCESSES, "spans": [call]})
+    assert render(roots).splitlines() == ["apiserver  Call mutating webhook  0.10 ms"]
+    assert render(roots, events_of=["apiserver"]).splitlines()[1] == "└─ · Request completed  0.01 ms  at +0.09 ms"
+
+
 def test_trace_is_complete_needs_the_webhook_call_above_our_span() -> None:
     assert trace_is_complete(build_tree(TRACE))
     without_call = {**TRACE, "spans": [s for s in SPANS if s["spanID"] != "s2"]}
