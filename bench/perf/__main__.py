@@ -40,6 +40,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=None, help="results directory (default bench/results)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the server logs and bodies")
+    parser.add_argument(
+        "--source", type=Path, default=None, help="measure the webhook of another checkout (HTTP and memory sections)"
+    )
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]
@@ -80,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.perf.http_load import HttpPlan, run_http, write_bodies
     from bench.perf.memory import run_memory
     from bench.perf.scaling import run_scaling
-    from bench.perf.servers import TraceBackend, make_certs
+    from bench.perf.servers import TraceBackend, make_certs, measure_tree
 
+    if args.source is not None:
+        measure_tree(args.source)
     started = time.monotonic()
     results: dict[str, Any] = {
         "meta": {
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "machine": machine(),
             "command": "python -m bench.perf" + (" --quick" if args.quick else ""),
+            "source": str(args.source.resolve()) if args.source else None,
         }
     }
     log(f"results go to {args.out}")

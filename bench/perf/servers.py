@@ -27,6 +27,13 @@ from bench.localcluster.controlplane import jaeger_config
 from bench.perf.system import Child, free_port, log, rss_kib, server_processes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The tree whose webhook the suite measures (``python -m bench.perf --source``).
+_measured = {"source": REPO_ROOT}
+
+
+def measure_tree(source: Path) -> None:
+    """Measure the webhook in ``source`` (a checkout holding ``webhook/``), not this one's."""
+    _measured["source"] = source.resolve()
 
 
 class BenchError(RuntimeError):
@@ -213,13 +220,14 @@ def start_server(
     backend: TraceBackend | None,
     label: str,
     extra_env: dict[str, str] | None = None,
-    source: Path = REPO_ROOT,
+    source: Path | None = None,
 ) -> Server:
     """``otel-injector serve`` (kind ``webhook``) or the no-op app (kind ``ceiling``) on
     127.0.0.1, with tracing to ``backend`` or ``OTEL_SDK_DISABLED=true``.
 
     ``source`` is the source tree the server's code is imported from (another checkout,
-    for an A/B comparison; see :mod:`bench.perf.compare`)."""
+    for an A/B comparison; see :mod:`bench.perf.compare`); by default the measured tree."""
+    source = source or _measured["source"]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "KUBECONFIG"))}
     env["PYTHONPATH"] = str(source) + os.pathsep + env.get("PYTHONPATH", "")
