@@ -1,15 +1,14 @@
-"""Self-managed certificate material: checks, renewal decisions, Secret shape, file writes."""
+"""Self-managed certificate material: checks, renewal decisions, Secret shape."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import ssl
-from pathlib import Path
 
 from cryptography import x509
 
-from webhook.cluster.certkeeper import (
+from webhook.cluster.certmaterial import (
     RENEW_ANNOTATION,
     Material,
     check,
@@ -18,7 +17,6 @@ from webhook.cluster.certkeeper import (
     secret_body,
     serial_of,
     service_dns_names,
-    write_files,
 )
 
 DNS = service_dns_names("otel-injector", "otel-injector")
@@ -113,19 +111,3 @@ def test_material_from_bad_secret_is_none() -> None:
     assert material_from_secret({"data": {"tls.crt": "x"}}) is None
     junk = base64.b64encode(b"junk").decode()
     assert material_from_secret({"data": dict.fromkeys(("ca.crt", "ca.key", "tls.crt", "tls.key"), junk)}) is None
-
-
-def test_write_files_is_atomic_and_idempotent(tmp_path: Path) -> None:
-    material = issue(None, DNS)
-    cert, key = tmp_path / "d" / "tls.crt", tmp_path / "d" / "tls.key"
-    assert write_files(material, str(cert), str(key))
-    assert cert.read_bytes() == material.tls_cert
-    assert key.stat().st_mode & 0o777 == 0o600
-    inode = cert.stat().st_ino
-    assert not write_files(material, str(cert), str(key))
-    assert cert.stat().st_ino == inode
-    renewed = issue(material, DNS)
-    assert write_files(renewed, str(cert), str(key))
-    assert cert.stat().st_ino != inode
-    assert [p.name for p in sorted(cert.parent.iterdir())] == ["tls.crt", "tls.key"]  # no temp files left
-    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key))

@@ -1,21 +1,19 @@
-"""The reconciler's pure decisions: what a namespace wants and what to do about its ConfigMap."""
+"""The copies' pure rules: what a namespace wants and what to do about its ConfigMap."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 
-from webhook.cluster.reconciler import (
+from webhook.cluster.copies import (
     HASH_ANNOTATION,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     Action,
     Ownership,
     Source,
-    WorkQueue,
     build_copy,
     is_current,
     is_terminating,
@@ -194,21 +192,3 @@ def test_refusal_event_points_at_the_configmap() -> None:
     assert event["metadata"]["namespace"] == "shop"
     assert event["type"] == "Warning"
     assert event["message"] == "why"
-
-
-def test_work_queue_dedupes_and_delays() -> None:
-    queue = WorkQueue()
-    queue.add("a")
-    queue.add("a")
-    queue.add("b")
-    assert [queue.get(0.1), queue.get(0.1), queue.get(0.05)] == ["a", "b", None]
-    queue.add_after("c", 0.2)
-    started = time.monotonic()
-    assert queue.get(0.05) is None
-    assert queue.get(2.0) == "c"
-    assert 0.15 < time.monotonic() - started < 1.5
-    queue.add_after("d", 10)
-    queue.add("d")  # an immediate add wins over a pending delay
-    assert queue.get(0.1) == "d"
-    queue.close()
-    assert queue.get(1.0) is None
