@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from webhook.cluster.certkeeper import CertKeeper
+from webhook.cluster.client import Kube
 from webhook.cluster.controllers import Controllers, lease_timings
 from webhook.config.settings import Settings, load_settings
 from webhook.config.timings import ClusterTimings, ServingTimings
@@ -93,15 +95,9 @@ def test_values_reach_the_controllers_by_their_constructors() -> None:
     timings = lease_timings(settings.cluster)
     assert (timings.lease_duration, timings.renew_deadline, timings.retry_period) == (4, 3, 0.5)
 
-    class NoKube:
-        def close(self) -> None:
-            pass
-
-    controllers = Controllers(
-        dataclasses.replace(settings, cert_mode="self-managed"),
-        kube=NoKube(),
-        candidate="c",  # type: ignore[arg-type]
-    )
+    # A real client that is never used: the controllers are built, not started.
+    unused = Kube(client.ApiClient(client.Configuration(host="http://127.0.0.1:1")))
+    controllers = Controllers(dataclasses.replace(settings, cert_mode="self-managed"), kube=unused, candidate="c")
     assert controllers.reconciler is not None
     assert controllers.reconciler.resync_seconds == 120
     assert controllers.reconciler.pod_grace_seconds == 0
