@@ -4,7 +4,8 @@ Precedence, highest first: command-line flag, environment variable, YAML config 
 built-in default. Every setting has an environment variable named ``OTEL_INJECTOR_<FIELD>``
 (upper-cased), and the YAML file uses the field names as keys. Unknown keys and bad values
 are errors at start-up, not surprises at admission time. docs/settings.md lists them all
-(checked against these dataclasses by tests/unit/config/test_reference.py).
+(generated from these dataclasses by docs/render_settings.py, checked by
+tests/docs/test_render_settings.py).
 
 :class:`Settings` holds the server's own fields and nested, frozen groups:
 :class:`~webhook.core.settings.InjectionSettings` (only what the pure mutation needs),
