@@ -260,3 +260,19 @@ class Store:
                 return status(409, "Conflict", "the object has been modified")
             self.objects[path] = self._bump(obj)
             return Reply(200, self.objects[path])
+
+
+def serve_collection(stub: StubApi, path: str, items: list[dict[str, Any]], version: str = "1") -> list[Watch]:
+    """Answer a list of ``path`` with ``items`` and every watch with a quiet stream (kept
+    open until the test ends). Returns the watches opened so far, for the test to feed."""
+    watches: list[Watch] = []
+
+    def answer(request: Request) -> Reply | Watch:
+        if request.query.get("watch") == "true":
+            watch = Watch()
+            watches.append(watch)
+            return watch
+        return Reply(200, {"metadata": {"resourceVersion": version}, "items": items})
+
+    stub.on("GET", path, answer)
+    return watches

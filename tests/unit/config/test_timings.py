@@ -3,18 +3,13 @@ the environment to the constructor argument of each controller (no module reads 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 
-from webhook.cluster.certkeeper import CertKeeper
-from webhook.cluster.client import Kube
-from webhook.cluster.controllers import Controllers, lease_timings
 from webhook.config.settings import Settings, load_settings
 from webhook.config.timings import ClusterTimings, ServingTimings
 from webhook.core.settings import SettingsError
@@ -86,25 +81,6 @@ def test_a_bad_value_is_one_line_naming_it(env: dict[str, str], message: str) ->
     with pytest.raises(SettingsError) as info:
         load_settings(environ=env)
     assert str(info.value) == message
-
-
-def test_values_reach_the_controllers_by_their_constructors() -> None:
-    settings = load_settings(
-        environ={**KNOBS, "OTEL_INJECTOR_RECONCILE": "true", "OTEL_INJECTOR_LEADER_ELECTION": "true"}
-    )
-    timings = lease_timings(settings.cluster)
-    assert (timings.lease_duration, timings.renew_deadline, timings.retry_period) == (4, 3, 0.5)
-
-    # A real client that is never used: the controllers are built, not started.
-    unused = Kube(client.ApiClient(client.Configuration(host="http://127.0.0.1:1")))
-    controllers = Controllers(dataclasses.replace(settings, cert_mode="self-managed"), kube=unused, candidate="c")
-    assert controllers.reconciler is not None
-    assert controllers.reconciler.resync_seconds == 120
-    assert controllers.reconciler.pod_grace_seconds == 0
-    assert isinstance(controllers.keeper, CertKeeper)
-    assert controllers.keeper.interval == 1.5
-    assert controllers.leader is not None
-    assert controllers.leader.timings == timings
 
 
 def test_no_module_reads_a_knob_at_import() -> None:
