@@ -11,8 +11,7 @@ to that pool directly, because the generated API methods cannot do three things 
 needs: send a JSON-patch body as the exact bytes given (the client rewrites a
 ``application/json-patch+json`` body that is not a list), give every request its own
 timeout without urllib3's retries, and hand back a watch response that another thread can
-shut down mid-read (:meth:`Kube.watch`'s ``on_open``; the package's ``Watch`` only stops
-between events, see :mod:`webhook.cluster.informer`).
+shut down mid-read (:meth:`Kube.watch`'s ``on_open``, which the informer's bounded stop uses).
 
 * :func:`load_api_client` picks the credentials: ``settings.kubeconfig`` when set, else the
   in-cluster service account when running in a pod, else ``$KUBECONFIG`` or

@@ -1,20 +1,25 @@
 """A list-then-watch cache of one collection, kept current in its own thread.
 
 Why not the ``kubernetes`` package's own ``kubernetes.informer.SharedInformer`` (new in the
-37.x client)? Read in kubernetes 37.0.2, it falls short of what the controllers need:
+37.x client)? Read and measured with kubernetes 37.0.2 against the loopback stub API server
+of tests/unit/cluster/stubapi.py:
 
-* **Stop.** ``SharedInformer.stop()`` calls ``Watch.stop()``, which only sets a flag that
-  the stream checks after the next event (kubernetes/watch/watch.py), then joins the thread
-  without a timeout: on a quiet collection, shutdown waits for the server to end the watch
-  (minutes), and the pod's Lease is released late. :meth:`Informer.stop` shuts the socket
-  down, so a watch blocked in a read ends at once, and its join is bounded.
-* **Errors.** A failed list waits a fixed 5 s; a watch that fails with anything but 410 is
-  re-opened at once, in a tight loop against an API server that refuses it. Here every
-  failure waits a bounded, jittered, growing :class:`~webhook.cluster.backoff.Backoff`,
-  and a 401/403 sets :attr:`Informer.forbidden`, which the reconciler reads (RBAC without
+* **Errors.** A watch that fails with anything but 410 is re-opened at once, with no delay:
+  60 watch requests in 3 s against an apiserver that answers every watch with 500, where
+  this informer made 6 (bounded, jittered, growing
+  :class:`~webhook.cluster.backoff.Backoff`). A failed list waits a fixed 5 s. Here a
+  401/403 also sets :attr:`Informer.forbidden`, which the reconciler reads (RBAC without
   the pod watch must not hold the other informers up).
+* **Bounded stop.** Its list has no request timeout and ``stop()`` joins the thread with
+  none, so an API server that holds a list blocks shutdown, and the Lease release after
+  it, for as long as it holds it (still blocked after 6 s in the measurement). Here every
+  request is bounded (:data:`~webhook.cluster.client.REQUEST_TIMEOUT`) and so is the join:
+  ``stop(timeout=5)`` returned at 5 s. (Stopping a quiet watch
+  is prompt in both now: 37.0.2's ``Watch.stop()`` shuts the socket down, so the old
+  "its Watch stops only between events" no longer holds, but it logs an ERROR traceback
+  on every stop.)
 * **Synced.** It has no "first list loaded" signal; readiness waits on :attr:`Informer.synced`.
-* **Re-list.** It reports every cached object as MODIFIED after a re-list, changed or not
+* **Re-list.** After a re-list it reports every cached object as MODIFIED, changed or not
   (every 410 would re-queue every namespace); here only objects whose resourceVersion
   changed, plus deletions that happened while the watch was down, are reported.
 * **Objects.** It decodes every event into the typed models; the cluster layer speaks

@@ -268,7 +268,7 @@ def serve_collection(stub: StubApi, path: str, items: list[dict[str, Any]], vers
     watches: list[Watch] = []
 
     def answer(request: Request) -> Reply | Watch:
-        if request.query.get("watch") == "true":
+        if request.query.get("watch", "").lower() == "true":  # the kubernetes client sends True
             watch = Watch()
             watches.append(watch)
             return watch
