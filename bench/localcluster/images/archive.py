@@ -172,16 +172,16 @@ def write_layer(
     infos: dict[str, tuple[tarfile.TarInfo, bytes | None, Path | None]] = {}
     with dest.open("wb") as sink:
         writer = _HashingWriter(sink)
-        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             if tree is not None:
                 # gettarinfo() turns the second path of an inode into a hard link to the
                 # first it saw, so the paths are visited in sorted order.
                 for name in sorted(_tree_paths(tree, exclude)):
-                    source = tree / name
-                    info = tar.gettarinfo(str(source), arcname=name)
+                    on_disk = tree / name
+                    info = tar.gettarinfo(str(on_disk), arcname=name)
                     if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
-                        raise ValueError(f"{source}: not a file, directory or link; refusing it in a layer")
-                    infos[name] = (_normalised(info), None, source if info.isreg() else None)
+                        raise ValueError(f"{on_disk}: not a file, directory or link; refusing it in a layer")
+                    infos[name] = (_normalised(info), None, on_disk if info.isreg() else None)
             for entry in entries:
                 info, data = _entry_info(entry)
                 infos[info.name] = (info, data, None)

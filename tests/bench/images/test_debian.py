@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.localcluster.images import debian
+from bench.localcluster.images.cache import ImageBuildError
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_copyright_files_stay(rootfs: debian.Rootfs) -> None:
 
 
 def test_unknown_package_fails_with_mmdebstrap_output(tmp_path: Path) -> None:
-    with pytest.raises(debian.ImageBuildError, match="mmdebstrap failed"):
+    with pytest.raises(ImageBuildError, match="mmdebstrap failed"):
         debian.make_rootfs(
             tmp_path / "rootfs", variant="extract", packages=["no-such-package-otel-injector"], log=print
         )

@@ -40,11 +40,9 @@ def serve() -> int:
 
     app = Flask("demo-app")
 
-    @app.get("/healthz")
     def healthz() -> Response:
         return Response("ok\n", mimetype="text/plain")
 
-    @app.get("/")
     def index() -> Response:
         body: dict[str, object] = {
             "pod": os.environ.get("HOSTNAME", ""),
@@ -66,6 +64,9 @@ def serve() -> int:
                 body["downstream_error"] = str(exc)
                 status = 502
         return Response(json.dumps(body) + "\n", status=status, mimetype="application/json")
+
+    app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
+    app.add_url_rule("/", view_func=index, methods=["GET"])
 
     port = int(os.environ.get("PORT", "8080"))
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a pod serves on its own IP
