@@ -2,8 +2,10 @@
 
 An image's rootfs is run the way a container runtime would at its simplest: unpacked,
 bind-mounted read-only onto itself in a private mount namespace (``unshare --mount``),
-then ``chroot`` as the image's user. No network namespace: the processes listen and
-send on 127.0.0.1 only. This needs root, as the bench does; without it the tests fail.
+with /proc and /dev mounted, then ``chroot`` as the image's user; unshare, bash and
+chroot each exec the next, so a signal sent to the process reaches the image's program.
+No network namespace: the processes listen and send on 127.0.0.1 only. This needs root,
+as the bench does; without it the tests fail.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -97,9 +100,31 @@ def run_in_rootfs(
 ) -> subprocess.Popen[str]:
     """Start ``argv`` chrooted into a read-only ``root`` as ``user`` (``uid:gid``)."""
     assert os.geteuid() == 0, "running an image's rootfs needs root (unshare, mount, chroot)"
-    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec chroot --userspec="$1" "$0" "${@:2}"'
+    # A runtime gives every container /proc and /dev, creating their mount points if the
+    # image has none (the collector's FROM-scratch image has neither).
+    for mountpoint in ("proc", "dev"):
+        (root / mountpoint).mkdir(exist_ok=True)
+    # The tools are named by absolute path: ``env`` is the image's, its PATH is not ours.
+    tools = {name: shutil.which(name) for name in ("unshare", "bash", "mount", "chroot")}
+    assert all(tools.values()), tools
+    script = (
+        'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && mount -t proc proc "$0/proc"'
+        ' && mount --rbind /dev "$0/dev" && exec "$2" --userspec="$1" "$0" "${@:3}"'
+    ).replace("mount ", f"{tools['mount']} ")
     return subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "bash", "-c", script, str(root), user, *argv],
+        [
+            str(tools["unshare"]),
+            "--mount",
+            "--propagation",
+            "private",
+            str(tools["bash"]),
+            "-c",
+            script,
+            str(root),
+            user,
+            str(tools["chroot"]),
+            *argv,
+        ],
         env=dict(env),
         stdout=stdout,
         stderr=subprocess.STDOUT,

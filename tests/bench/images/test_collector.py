@@ -14,7 +14,7 @@ from bench.localcluster import binaries
 from bench.localcluster.images import Image, build_images
 from bench.localcluster.images.collector import COLLECTOR_IMAGE, COLLECTOR_UID, EXPOSED_PORTS, missing_components
 from tests.bench.images.support import extract_rootfs, layer_file, layer_members, read_archive, run_in_rootfs
-from webhook.settings import DEFAULT_IMAGE
+from webhook.core.settings import DEFAULT_IMAGE
 
 REPO = Path(__file__).parents[3]
 #: USER 10001 without a group: a runtime gives such a process gid 0, as here.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -62,8 +63,22 @@ def test_configured_only_by_the_environment(demo_app: Image) -> None:
     config = read_archive(demo_app.archive).config["config"]
     fixed = " ".join([*config["Entrypoint"], *config["Cmd"], *config["Env"]])
     assert "OTEL_" not in fixed
-    source = APP_SOURCE.read_text(encoding="utf-8")
-    assert not re.search(r"OTEL_|4317|4318|service\.name|Resource\(|endpoint=", source)
+    tree = ast.parse(APP_SOURCE.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef) and node.body and isinstance(node.body[0], ast.Expr)
+    }
+    literals = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+    assert literals, "the check must see the code's strings"
+    for text in literals:
+        assert not re.search(r"OTEL_|4317|4318|service\.name|k8s\.|otlp|localhost", text), text
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert not names & {"Resource", "TracerProvider", "OTLPSpanExporter", "BatchSpanProcessor"}
 
 
 def test_layer_is_slim_and_holds_no_build_host_state(demo_app: Image) -> None:
