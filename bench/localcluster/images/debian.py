@@ -15,6 +15,10 @@ to; what no container image should carry is left out: device nodes (the runtime 
 /dev), the build host's resolv.conf and hostname (empty files stand in for the
 runtime's bind mounts), apt's downloaded .debs, manual pages, info pages and
 translations. The copyright files under /usr/share/doc stay.
+
+The packages are whatever the mirror serves when the image is built (bookworm plus its
+updates), so a rebuild after a Debian update gives another digest for the same recipe;
+the images' labels list the exact package versions they hold.
 """
 
 from __future__ import annotations
