@@ -12,7 +12,13 @@ import yaml
 
 from bench.localcluster import binaries
 from bench.localcluster.images import Image, build_images
-from bench.localcluster.images.collector import COLLECTOR_IMAGE, COLLECTOR_UID, EXPOSED_PORTS, missing_components
+from bench.localcluster.images.collector import (
+    COLLECTOR_IMAGE,
+    COLLECTOR_UID,
+    EXPOSED_PORTS,
+    build_collector,
+    missing_components,
+)
 from tests.bench.images.support import extract_rootfs, layer_file, layer_members, read_archive, run_in_rootfs
 from webhook.core.settings import DEFAULT_IMAGE
 
@@ -108,3 +114,14 @@ def test_runs_as_10001_from_a_read_only_rootfs(rootfs: Path) -> None:
     assert proc.returncode == 0, out
     assert binaries.OTELCOL_VERSION in out
     assert os.stat(rootfs / "otelcol").st_uid == 0, "the binary is root-owned, not writable by the collector"
+
+
+def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
+    ids, digests = [], []
+    for run in ("one", "two"):
+        workdir = tmp_path / run
+        workdir.mkdir()
+        ids.append(build_collector(workdir, workdir / "image.tar", print))
+        digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
+    assert ids[0] == ids[1]
+    assert digests[0] == digests[1]

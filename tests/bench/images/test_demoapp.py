@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.localcluster.images import Image, build_images
-from bench.localcluster.images.demoapp import DEMO_APP_IMAGE, DEMO_APP_UID
+from bench.localcluster.images.demoapp import DEMO_APP_IMAGE, DEMO_APP_UID, build_demo_app
 from tests.bench.images.support import (
     extract_rootfs,
     free_port,
@@ -163,3 +164,15 @@ def test_serve_calls_downstream_and_one_trace_spans_both(demo_app: Image, rootfs
 
 def _hex_trace_id(span: dict[str, object]) -> str:
     return str(span.get("traceId", "")).lower()
+
+
+def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
+    """Two builds from scratch (Debian rootfs, pip, bytecode) give the same bytes."""
+    ids, digests = [], []
+    for run in ("one", "two"):
+        workdir = tmp_path / run
+        workdir.mkdir()
+        ids.append(build_demo_app(workdir, workdir / "image.tar", print))
+        digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
+    assert ids[0] == ids[1], "image IDs differ: a Debian or PyPI update between the builds, or non-determinism"
+    assert digests[0] == digests[1]

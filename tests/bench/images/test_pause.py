@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -87,3 +88,14 @@ def test_reaps_orphans_as_pid_1(binary: Path) -> None:
             sandbox.kill()
         sandbox.wait(timeout=10)
     assert sandbox.returncode == 0
+
+
+def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
+    ids, digests = [], []
+    for run in ("one", "two"):
+        workdir = tmp_path / run
+        workdir.mkdir()
+        ids.append(build_pause(workdir, workdir / "image.tar"))
+        digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
+    assert ids[0] == ids[1]
+    assert digests[0] == digests[1]
