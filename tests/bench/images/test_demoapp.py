@@ -112,6 +112,14 @@ def test_emit_exports_one_span_over_otlp_from_a_read_only_rootfs(demo_app: Image
     assert ("job-span", "emit-test", "emit-pod") in names, names
 
 
+def test_without_any_otel_variable_emit_still_exits_zero(demo_app: Image, rootfs: Path) -> None:
+    """Fail-open: a pod the webhook did not inject still runs its app to completion."""
+    proc = run_in_rootfs(rootfs, [*_entrypoint(demo_app), "emit", "untraced"], env=_env(demo_app), user=USER)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "emitted span 'untraced'" in out
+
+
 def test_emit_without_a_name_is_a_usage_error(demo_app: Image, rootfs: Path) -> None:
     proc = run_in_rootfs(rootfs, [*_entrypoint(demo_app), "emit"], env=_env(demo_app), user=USER)
     out, _ = proc.communicate(timeout=120)
