@@ -174,12 +174,18 @@ def _hex_trace_id(span: dict[str, object]) -> str:
     return str(span.get("traceId", "")).lower()
 
 
-def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
-    """Two builds from scratch (Debian rootfs, pip, bytecode) give the same bytes."""
+def test_digest_is_stable_across_two_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two builds from scratch (Debian rootfs, pip, bytecode) give the same bytes.
+
+    The second one downloads every wheel again, into an empty pip cache: what pip writes
+    must not depend on where the wheels came from.
+    """
     ids, digests = [], []
     for run in ("one", "two"):
         workdir = tmp_path / run
         workdir.mkdir()
+        if run == "two":
+            monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
         ids.append(build_demo_app(workdir, workdir / "image.tar", print))
         digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
     assert ids[0] == ids[1], "image IDs differ: a Debian or PyPI update between the builds, or non-determinism"
