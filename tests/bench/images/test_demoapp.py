@@ -99,7 +99,8 @@ def test_emit_exports_one_span_over_otlp_from_a_read_only_rootfs(demo_app: Image
     with otlp_receiver(tmp_path) as receiver:
         env = _env(
             demo_app,
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            # As otel-injector writes it (http://localhost:4318), on the receiver's port.
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint.replace("127.0.0.1", "localhost"),
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_SERVICE_NAME="emit-test",
             OTEL_RESOURCE_ATTRIBUTES="k8s.pod.name=emit-pod",
