@@ -9,8 +9,10 @@ distribution. This image reproduces it as far as the Go module proxy allows:
   sidecar runs. The component list follows the newest copy of upstream's manifest that
   could be consulted (v0.139.0's; the v0.162.0 file was not available), every module at
   v0.162.0. The upstream components whose modules the proxy does not serve at this
-  release are listed in :data:`~bench.localcluster.binaries.OTELCOL_MISSING_COMPONENTS`
-  and in the image label ``io.otel-injector.bench.missing-components``.
+  release are left out, listed in :data:`~bench.localcluster.binaries.OTELCOL_MISSING_COMPONENTS`
+  and in the image label ``io.otel-injector.bench.missing-components``: the receivers
+  hostmetrics and kafka, the processors attributes, filter and span, the exporters kafka,
+  prometheus and zipkin.
 - As upstream's Dockerfile: ``FROM scratch``, user 10001, the CA bundle at
   /etc/ssl/certs/ca-certificates.crt (upstream copies Alpine's; this is Debian's, from
   the build machine: both are the Mozilla CA list), the distribution's default config at

@@ -160,3 +160,12 @@ def test_sidecar_config_runs_healthy_as_uid_10001_on_a_read_only_rootfs(rootfs: 
         out, _ = proc.communicate(timeout=30)
         (rootfs / "sidecar.yaml").unlink()
     assert proc.returncode == 0, out
+
+
+def test_docstring_names_every_missing_component() -> None:
+    from bench.localcluster.images import collector
+
+    doc = " ".join((collector.__doc__ or "").split())
+    for names in binaries.OTELCOL_MISSING_COMPONENTS.values():
+        for name in names:
+            assert name in doc, name
