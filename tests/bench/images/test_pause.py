@@ -99,3 +99,12 @@ def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
         digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
     assert ids[0] == ids[1]
     assert digests[0] == digests[1]
+
+
+def test_without_go_the_error_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.localcluster.images import pause as module
+    from bench.localcluster.images.cache import ImageBuildError
+
+    monkeypatch.setattr(module.shutil, "which", lambda _name: None)
+    with pytest.raises(ImageBuildError, match="`go` command is not on PATH"):
+        module.pause_recipe()
