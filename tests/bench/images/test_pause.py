@@ -102,9 +102,11 @@ def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
 
 
 def test_without_go_the_error_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
     from bench.localcluster.images import pause as module
     from bench.localcluster.images.cache import ImageBuildError
 
-    monkeypatch.setattr(module.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
     with pytest.raises(ImageBuildError, match="`go` command is not on PATH"):
         module.pause_recipe()
