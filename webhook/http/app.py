@@ -36,9 +36,10 @@ from webhook.config.settings import Settings, describe_settings
 from webhook.core.bounds import clip
 from webhook.core.settings import InjectionSettings
 from webhook.http import limits
+from webhook.http.instrumentation import instrument
 from webhook.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.telemetry.metrics import Metrics
-from webhook.telemetry.tracing import build_tracer_provider, instrument, tracer_for
+from webhook.telemetry.tracing import build_tracer_provider
 
 log = logging.getLogger("webhook.http.app")
 JSON = "application/json"
@@ -92,7 +93,9 @@ def create_app(
     stopped serving, report not ready, stop every service (the controllers release their
     Lease here: uvicorn re-raises SIGTERM after shutdown, so ``atexit`` would never run),
     and flush the spans."""
-    provider = tracer_provider or build_tracer_provider(processor=span_processor)
+    provider = tracer_provider or build_tracer_provider(
+        processor=span_processor, switch_interval=settings.serving.gil_switch_interval_seconds
+    )
     limits.configure(
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
@@ -107,7 +110,7 @@ def create_app(
         "reason",
         lambda: dict(limits.REFUSALS),
     )
-    handler = AdmissionHandler(state.live.current, state.metrics, tracer_for(provider))
+    handler = AdmissionHandler(state.live.current, state.metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
