@@ -70,20 +70,28 @@ def check_pod_shape(pod: Mapping[str, Any]) -> None:
         containers = spec.get(field)
         _expect(containers, list, f"spec.{field}")
         for index, container in enumerate(containers or ()):
-            path = f"spec.{field}[{index}]"
-            if not isinstance(container, dict):
-                raise ShapeError(f"{path} must be an object, not {a_json_type(container)}")
-            _expect(container.get("name"), str, f"{path}.name")
+            # The hot loop of a large pod: exact type checks, paths built only for an error.
+            if type(container) is not dict and not isinstance(container, dict):
+                raise ShapeError(f"spec.{field}[{index}] must be an object, not {a_json_type(container)}")
+            name = container.get("name")
+            if name is not None and type(name) is not str:
+                _expect(name, str, f"spec.{field}[{index}].name")
             for list_field in ("env", "ports"):
                 items = container.get(list_field)
-                _expect(items, list, f"{path}.{list_field}")
-                for item_index, item in enumerate(items or ()):
-                    if not isinstance(item, dict):
+                if items is None:
+                    continue
+                if type(items) is not list:
+                    _expect(items, list, f"spec.{field}[{index}].{list_field}")
+                for item_index, item in enumerate(items):
+                    if type(item) is not dict and not isinstance(item, dict):
                         raise ShapeError(
-                            f"{path}.{list_field}[{item_index}] must be an object, not {a_json_type(item)}"
+                            f"spec.{field}[{index}].{list_field}[{item_index}] must be an object, "
+                            f"not {a_json_type(item)}"
                         )
                     if list_field == "env":
-                        _expect(item.get("name"), str, f"{path}.env[{item_index}].name")
+                        var = item.get("name")
+                        if var is not None and type(var) is not str:
+                            _expect(var, str, f"spec.{field}[{index}].env[{item_index}].name")
     volumes = spec.get("volumes")
     _expect(volumes, list, "spec.volumes")
     for index, volume in enumerate(volumes or ()):
