@@ -73,9 +73,9 @@ def check_pod_shape(pod: Mapping[str, Any]) -> None:
             # The hot loop of a large pod: exact type checks, paths built only for an error.
             if type(container) is not dict and not isinstance(container, dict):
                 raise ShapeError(f"spec.{field}[{index}] must be an object, not {a_json_type(container)}")
-            name = container.get("name")
-            if name is not None and type(name) is not str:
-                _expect(name, str, f"spec.{field}[{index}].name")
+            container_name = container.get("name")
+            if container_name is not None and type(container_name) is not str:
+                _expect(container_name, str, f"spec.{field}[{index}].name")
             for list_field in ("env", "ports"):
                 items = container.get(list_field)
                 if items is None:
