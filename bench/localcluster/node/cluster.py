@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.localcluster import binaries as _binaries
 from bench.localcluster.controlplane import ControlPlane, ControlPlaneError, ManagedProcess, free_port
-from bench.localcluster.node import addons, cni, containerd, hoststate, kubelet
+from bench.localcluster.node import addons, cni, containerd, hoststate, kubelet, runrecord
 from bench.localcluster.node.namespaces import NODE_ADDRESSES, NamespaceError, RunNamespaces
 
 #: Binaries a node-enabled cluster needs on top of the control plane's.
@@ -58,6 +58,7 @@ NODE_CONTROLLERS = (
 )
 MAX_NODES = len(NODE_ADDRESSES)
 LOCK_NAME = "node-run.lock"
+RECORD_NAME = "node-run.json"
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,7 @@ class NodeCluster(ControlPlane):
         self._node_count = nodes
         self.nodes: list[Node] = []
         self._lock: contextlib.ExitStack | None = None
-        self._sysctls: dict[str, str] = {}
-        self._cgroup_roots: list[str] = []
+        self._record: runrecord.RunRecord | None = None
         self._namespaces: RunNamespaces | None = None
         self._relays: list[ManagedProcess] = []
 
@@ -173,7 +173,11 @@ class NodeCluster(ControlPlane):
         stack = contextlib.ExitStack()
         stack.enter_context(run_lock(self._log))
         self._lock = stack
-        self._sysctls = hoststate.read_sysctls()
+        left = runrecord.reap(self._record_path)
+        if left is not None:
+            self._log(f"[node] cleaned up after a run that did not finish: {left.workdir}")
+        self._record = runrecord.RunRecord(workdir=str(self.workdir), sysctls=hoststate.read_sysctls())
+        self._record.save(self._record_path)
         self._namespaces = RunNamespaces(self.workdir)
         try:
             self._namespaces.create()
@@ -226,27 +230,27 @@ class NodeCluster(ControlPlane):
         self._wait_nodes_ready()
         self._log(f"[node] {self._node_count} node(s) Ready in {time.monotonic() - started:.1f}s")
 
+    @property
+    def _record_path(self) -> Path:
+        return _binaries.cache_root() / RECORD_NAME
+
     def stop_extras(self) -> None:
-        """After every managed process stopped: pods, shims, cgroups, namespaces, sysctls."""
-        marker = str(self._workdir) if self._workdir is not None else ""
-        for root in self._cgroup_roots:
-            left = hoststate.remove_cgroup_tree(root)
-            if left:
-                self._log(f"[node] cgroups left: {left}")
-        if marker:
-            for pid in hoststate.processes_mentioning(marker):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, 9)
+        """After every managed process stopped: pods, shims, cgroups, namespaces, sysctls
+        (the same undo a later run applies after a crash, see runrecord)."""
         for relay in reversed(self._relays):
             relay.stop()
         self._relays.clear()
-        if self._namespaces is not None:
+        if self._record is not None:
+            problems = runrecord.undo(self._record)
+            if problems:
+                self._log(f"[node] teardown could not undo: {', '.join(problems)}")
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    self._record_path.unlink()
+            self._record = None
+        elif self._namespaces is not None:
             self._namespaces.destroy()
-            self._namespaces = None
-        failed = hoststate.restore_sysctls(self._sysctls)
-        if failed:
-            self._log(f"[node] could not restore sysctls: {failed}")
-        self._cgroup_roots.clear()
+        self._namespaces = None
         self.nodes.clear()
         if self._lock is not None:
             self._lock.close()
@@ -288,7 +292,7 @@ class NodeCluster(ControlPlane):
             address=NODE_ADDRESSES[index],
             containerd=containerd.ContainerdPaths(base / "containerd"),
             kubelet=kubelet.KubeletPaths(base / "kubelet"),
-            cgroup_root=f"otel-injector-{os.getpid()}-{name}",
+            cgroup_root=f"otel-injector-{self.workdir.name}-{name}",
         )
         self._start_containerd(node, node_bin)
         self._start_kubelet(node)
@@ -328,8 +332,11 @@ class NodeCluster(ControlPlane):
         paths.base.mkdir(parents=True, exist_ok=True)
         for directory in (paths.root, paths.pod_logs, paths.volume_plugins, paths.cert_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        if self._record is not None:
+            # Recorded before it exists, so a crash in between still removes it.
+            self._record.cgroup_roots.append(node.cgroup_root)
+            self._record.save(self._record_path)
         hoststate.create_cgroup_root(node.cgroup_root)
-        self._cgroup_roots.append(node.cgroup_root)
         config_path = self._client_kubeconfig(f"kubelet-{node.name}", f"system:node:{node.name}", ("system:nodes",))
         shutil.copyfile(config_path, paths.kubeconfig)
         port = self._extra_ports[f"kubelet-{node.index}"]
