@@ -19,15 +19,16 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	@touch $(STAMP)
 
 binaries: $(STAMP)
-	$(BIN)/python -m webhook.localcluster.binaries
+	$(BIN)/python -m bench.localcluster.binaries
 
 demo: $(STAMP) binaries
-	$(BIN)/otel-injector demo $(DEMO_ARGS)
+	$(BIN)/python -m bench.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/pytest -m 'not e2e'
@@ -39,7 +40,7 @@ test: lint binaries
 	$(BIN)/pytest
 
 bench: $(STAMP) binaries
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.perf $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

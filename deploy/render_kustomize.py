@@ -17,7 +17,7 @@ Usage:
     python deploy/render_kustomize.py            # rewrite the files
     python deploy/render_kustomize.py --check    # exit 1 if the committed files are stale
 
-helm is taken from --helm, else $HELM, else webhook.localcluster.binaries (which builds it
+helm is taken from --helm, else $HELM, else bench.localcluster.binaries (which builds it
 into the cache if needed), else the newest ~/.cache/otel-injector/bin/helm-*/helm.
 """
 
@@ -67,7 +67,7 @@ def find_helm(explicit: str | None = None) -> Path:
         return path
     try:
         sys.path.insert(0, str(REPO))
-        from webhook.localcluster.binaries import ensure_binaries
+        from bench.localcluster.binaries import ensure_binaries
     except ImportError:
         pass
     else:
@@ -77,7 +77,7 @@ def find_helm(explicit: str | None = None) -> Path:
     if found:
         return found[-1]
     raise RenderError(
-        "helm not found: set HELM=/path/to/helm or build it with python -m webhook.localcluster.binaries helm"
+        "helm not found: set HELM=/path/to/helm or build it with python -m bench.localcluster.binaries helm"
     )
 
 

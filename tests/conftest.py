@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from webhook.app import AppState, create_app
-from webhook.localcluster.controlplane import free_port
-from webhook.server import reloading_ssl_context
-from webhook.settings import Settings
+from bench.localcluster.controlplane import free_port
+from webhook.config.settings import Settings
+from webhook.http.app import AppState, create_app
+from webhook.http.server import reloading_ssl_context
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

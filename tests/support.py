@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from webhook.patch import apply_patch
+from webhook.core.patch import apply_patch
 
 T = TypeVar("T")
 

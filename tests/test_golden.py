@@ -17,8 +17,8 @@ import yaml
 
 from tests.conftest import RunningServer
 from tests.support import mutate_via_http
-from webhook.cli import main
-from webhook.settings import InjectionSettings
+from webhook.cli.main import main
+from webhook.core.settings import InjectionSettings
 
 GOLDEN = Path(__file__).parent / "golden"
 INPUTS = sorted((GOLDEN / "input").glob("*.yaml"))
@@ -65,7 +65,7 @@ def test_mutate_matches_golden(
 ) -> None:
     """The webhook's patch, applied to the pod, equals what ``inject`` wrote."""
     golden_settings = dataclasses.replace(https_server.state.injection, config_hash=SETTINGS.config_hash)
-    monkeypatch.setattr(https_server.state, "injection", golden_settings)
+    monkeypatch.setattr(https_server.state.live, "_current", golden_settings)
     pod = yaml.safe_load(path.read_text(encoding="utf-8"))
     patched, review = mutate_via_http(client, pod)
     warnings, documents = read_golden(GOLDEN / "output" / path.name)

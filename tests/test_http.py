@@ -15,9 +15,9 @@ import pytest
 
 from tests.conftest import RunningServer
 from tests.support import decode_patch, mutate_via_http, review_for
-from webhook import handler as handler_module
-from webhook.handler import INTERNAL_ERROR_WARNING
-from webhook.injection import inject_pod
+from webhook.admission import handler as handler_module
+from webhook.admission.handler import INTERNAL_ERROR_WARNING
+from webhook.core.injection import inject_pod
 
 POD: dict[str, Any] = {
     "apiVersion": "v1",
@@ -161,7 +161,7 @@ def test_internal_error_still_allows_with_uid(
     assert reply.status_code == 200
     response = reply.json()["response"]
     assert response == {"uid": "err-1", "allowed": True, "warnings": [INTERNAL_ERROR_WARNING]}
-    record = next(r for r in caplog.records if r.name == "webhook.handler" and r.levelname == "ERROR")
+    record = next(r for r in caplog.records if r.name == "webhook.admission.handler" and r.levelname == "ERROR")
     assert record.exc_info is not None
     assert record.__dict__["uid"] == "err-1"
 

@@ -14,10 +14,10 @@ import kubernetes_validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webhook import names
-from webhook.injection import inject_pod
-from webhook.patch import apply_patch, make_patch
-from webhook.settings import InjectionSettings
+from webhook.core import names
+from webhook.core.injection import inject_pod
+from webhook.core.patch import apply_patch, make_patch
+from webhook.core.settings import InjectionSettings
 
 K8S_VERSION = "1.36"
 SETTINGS = InjectionSettings()

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.localcluster.controlplane import free_port
+from bench.localcluster.injector import serve_argv
 from tests.support import mutate_via_http
-from webhook.localcluster.controlplane import free_port
-from webhook.localcluster.injector import serve_argv
 
 POD = {
     "apiVersion": "v1",

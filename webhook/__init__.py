@@ -1,16 +1,18 @@
 """otel-injector: a Kubernetes mutating admission webhook that gives traced pods an
 OpenTelemetry Collector sidecar.
 
-The package is layered so a newcomer can find things by name:
+Sub-packages by layer, top to bottom (imports only run downwards; ``lint-imports`` checks it):
 
-* pure core, no I/O: :mod:`webhook.names`, :mod:`webhook.settings`, :mod:`webhook.quantity`,
-  :mod:`webhook.overrides`, :mod:`webhook.workload`, :mod:`webhook.decision`,
-  :mod:`webhook.sidecar`, :mod:`webhook.appenv`, :mod:`webhook.injection`, :mod:`webhook.patch`;
-* admission plumbing: :mod:`webhook.review` (typed structures, response constructors) and
-  :mod:`webhook.handler` (review in, response out);
-* thin outer layers: :mod:`webhook.app` (HTTP), :mod:`webhook.server` (uvicorn + TLS),
-  :mod:`webhook.telemetry`, :mod:`webhook.logs`, :mod:`webhook.metrics`, :mod:`webhook.certs`,
-  :mod:`webhook.manifests` and :mod:`webhook.cli`.
+* :mod:`webhook.cli`: the ``otel-injector`` command (``serve``, ``inject``, ``certs``, ``stale``);
+* :mod:`webhook.compose`: the composition root that wires the app and the controllers;
+* :mod:`webhook.http` (the FastAPI app, the uvicorn/TLS server) and :mod:`webhook.cluster`
+  (Kubernetes client, leader election, reconciler, certificate keeper, ``stale``);
+* :mod:`webhook.admission`: typed AdmissionReviews and the bytes-in, bytes-out handler;
+* :mod:`webhook.config`: the frozen :class:`~webhook.config.settings.Settings`;
+* :mod:`webhook.telemetry` (tracing, metrics, logs), :mod:`webhook.core` (the pure rules:
+  :func:`~webhook.core.injection.inject_pod`) and :mod:`webhook.tls` (certificates).
+
+See docs/architecture.md for the path of one admission through them.
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """Fixtures for the in-cluster controllers against a real local control plane.
 
-One :class:`~webhook.localcluster.controlplane.ControlPlane` per session (etcd,
+One :class:`~bench.localcluster.controlplane.ControlPlane` per session (etcd,
 kube-apiserver, kube-controller-manager; no kubelet, so pods stay Pending, which is all a
 ConfigMap reconciler and an admission webhook need). Nothing talks to a fake API server:
 the code under test runs either in this process with the admin kubeconfig or as a real
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import Tls
-from webhook.certs import generate_bundle
-from webhook.kube import Kube
-from webhook.localcluster.controlplane import ControlPlane
+from webhook.cluster.client import Kube
+from webhook.tls.certs import generate_bundle
 
 
 @pytest.fixture(scope="session")

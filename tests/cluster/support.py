@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webhook.kube import Kube, api_path, configmap_path
-from webhook.localcluster.controlplane import ControlPlane, ManagedProcess, free_port
-from webhook.localcluster.injector import https_ready, serve_argv
+from bench.localcluster.controlplane import ControlPlane, ManagedProcess, free_port
+from bench.localcluster.injector import https_ready, serve_argv
+from webhook.cluster.client import Kube, api_path, configmap_path
 
 
 def unique(prefix: str) -> str:

@@ -12,15 +12,16 @@ from typing import Any
 
 import pytest
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import Tls, delete_namespaces, make_namespace, put_source, serve, unique
 from tests.support import wait_for
-from webhook import names
-from webhook.controllers import Controllers
-from webhook.kube import Kube, configmap_path, lease_path
-from webhook.leader import LeaseTimings, lease_holder
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.reconciler import HASH_ANNOTATION
-from webhook.settings import InjectionSettings, Settings, config_hash
+from webhook.cluster.client import Kube, configmap_path, lease_path
+from webhook.cluster.controllers import Controllers
+from webhook.cluster.leader import LeaseTimings, lease_holder
+from webhook.cluster.reconciler import HASH_ANNOTATION
+from webhook.config.settings import Settings
+from webhook.core import names
+from webhook.core.settings import InjectionSettings, config_hash
 
 pytestmark = pytest.mark.e2e
 

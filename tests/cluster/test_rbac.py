@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import (
     delete_namespaces,
     make_namespace,
@@ -21,14 +22,14 @@ from tests.cluster.support import (
     webhook_configuration,
 )
 from tests.support import wait_for
-from webhook import names
-from webhook.controllers import Controllers
-from webhook.kube import ApiError, Kube, api_path, configmap_path, lease_path, secret_path
-from webhook.leader import LeaseTimings, lease_holder
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
-from webhook.selfcerts import bootstrap, material_from_secret
-from webhook.settings import InjectionSettings, Settings
+from webhook.cluster.certkeeper import bootstrap, material_from_secret
+from webhook.cluster.client import ApiError, Kube, api_path, configmap_path, lease_path, secret_path
+from webhook.cluster.controllers import Controllers
+from webhook.cluster.leader import LeaseTimings, lease_holder
+from webhook.cluster.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.config.settings import Settings
+from webhook.core import names
+from webhook.core.settings import InjectionSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import Tls, label_namespace, make_namespace, put_source, reconciling_webhook, unique
 from tests.support import wait_for
-from webhook import names
-from webhook.kube import Kube, api_path, configmap_path
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
-from webhook.settings import config_hash
+from webhook.cluster.client import Kube, api_path, configmap_path
+from webhook.cluster.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.core import names
+from webhook.core.settings import config_hash
 
 pytestmark = pytest.mark.e2e
 

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from bench.localcluster.controlplane import ControlPlane
+from bench.localcluster.injector import https_get
 from tests.cluster.support import (
     PinnedHTTPSConnection,
     delete_namespaces,
@@ -26,11 +28,7 @@ from tests.cluster.support import (
     webhook_configuration,
 )
 from tests.support import review_for, wait_for
-from webhook.kube import Kube, lease_path, secret_path
-from webhook.leader import lease_holder
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.localcluster.injector import https_get
-from webhook.selfcerts import (
+from webhook.cluster.certkeeper import (
     RENEW_ANNOTATION,
     bootstrap,
     material_from_secret,
@@ -38,7 +36,10 @@ from webhook.selfcerts import (
     serial_of,
     service_dns_names,
 )
-from webhook.settings import InjectionSettings, Settings
+from webhook.cluster.client import Kube, lease_path, secret_path
+from webhook.cluster.leader import lease_holder
+from webhook.config.settings import Settings
+from webhook.core.settings import InjectionSettings
 
 pytestmark = pytest.mark.e2e
 

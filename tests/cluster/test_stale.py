@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import Tls, make_namespace, put_source, reconciling_webhook, unique
 from tests.support import wait_for
-from webhook import names
-from webhook.kube import Kube, api_path, configmap_path
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.reconciler import HASH_ANNOTATION
-from webhook.settings import config_hash
-from webhook.stale import RESTARTED_AT
+from webhook.cluster.client import Kube, api_path, configmap_path
+from webhook.cluster.reconciler import HASH_ANNOTATION
+from webhook.cluster.stale import RESTARTED_AT
+from webhook.core import names
+from webhook.core.settings import config_hash
 
 pytestmark = pytest.mark.e2e
 

@@ -8,13 +8,14 @@ import time
 
 import pytest
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import delete_namespaces, make_namespace, put_source, unique
 from tests.support import wait_for
-from webhook import names
-from webhook.kube import ApiError, Kube, api_path, configmap_path
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.reconciler import Reconciler
-from webhook.settings import InjectionSettings, Settings
+from webhook.cluster.client import ApiError, Kube, api_path, configmap_path
+from webhook.cluster.reconciler import Reconciler
+from webhook.config.settings import Settings
+from webhook.core import names
+from webhook.core.settings import InjectionSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -46,7 +46,7 @@ def find_helm() -> Path:
             pytest.fail(f"HELM={configured} is not an executable file")
         return path
     try:
-        from webhook.localcluster.binaries import BinaryBuildError, ensure_binaries
+        from bench.localcluster.binaries import BinaryBuildError, ensure_binaries
     except ImportError:
         pass
     else:
@@ -60,7 +60,7 @@ def find_helm() -> Path:
         return found[-1]
     pytest.fail(
         "helm not found: set HELM=/path/to/helm, or build it with "
-        "`python -m webhook.localcluster.binaries helm` (it lands in ~/.cache/otel-injector/bin/)"
+        "`python -m bench.localcluster.binaries helm` (it lands in ~/.cache/otel-injector/bin/)"
     )
 
 

@@ -25,8 +25,9 @@ import yaml
 
 import webhook
 from tests.deploy.support import CHART, DEPLOY, HELM_TARGET, NAMESPACE, REPO, Objects, find, kinds, parse_stream, run
-from webhook import names, settings
-from webhook.settings import COLLECTOR_VERSION, InjectionSettings
+from webhook.config import settings
+from webhook.core import names
+from webhook.core.settings import COLLECTOR_VERSION, InjectionSettings
 
 Render = Callable[..., Objects]
 RenderError = Callable[..., str]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.localcluster.injector import LocalInjector, install, wait_for
+from bench.localcluster.controlplane import ControlPlane
+from bench.localcluster.injector import LocalInjector, install, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from webhook.certs import generate_bundle
-from webhook.localcluster.controlplane import ControlPlane
+from bench.localcluster.controlplane import ControlPlane
+from webhook.tls.certs import generate_bundle
 
 
 @contextmanager

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.localcluster.controlplane import ControlPlane
+from bench.localcluster.injector import LocalInjector, wait_for
 from tests.e2e.conftest import get_json, sidecar_names, wait_for_pods
-from webhook import names
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.localcluster.injector import LocalInjector, wait_for
+from webhook.core import names
 
 pytestmark = pytest.mark.e2e
 
@@ -203,7 +203,7 @@ def test_reinvocation_does_not_inject_twice(
 def test_mounted_collector_config_passes_otelcol_validate(
     control_plane: ControlPlane, namespace: Namespace, tmp_path: Path
 ) -> None:
-    from webhook.localcluster.binaries import ensure_binaries
+    from bench.localcluster.binaries import ensure_binaries
 
     otelcol = ensure_binaries(["otelcol"]).otelcol
     ns = namespace(traced=True)

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 import yaml
 
+from bench.localcluster.controlplane import ControlPlane
+from bench.localcluster.traces import find_admission_trace
+from bench.localcluster.tracetree import ancestors, build_tree, find_span, render
 from tests.e2e.conftest import wait_for_pods
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.localcluster.traces import find_admission_trace
-from webhook.localcluster.tracetree import ancestors, build_tree, find_span, render
 
 pytestmark = pytest.mark.e2e
 

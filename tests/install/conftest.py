@@ -36,6 +36,8 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.localcluster.controlplane import ControlPlane, free_port
+from bench.localcluster.injector import https_ready
 from tests.deploy.support import find_helm, helm_template, parse_stream
 from tests.install.proxy import ServiceProxy, running_proxy
 from tests.install.support import (
@@ -51,8 +53,6 @@ from tests.install.support import (
     unused_grants,
     write_token_kubeconfig,
 )
-from webhook.localcluster.controlplane import ControlPlane, free_port
-from webhook.localcluster.injector import https_ready
 
 #: What this install runs with: the fixture fails unless the rendered Deployment's env
 #: already says so (nothing here overrides the chart).

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.localcluster.controlplane import ControlPlane, ManagedProcess
+from bench.localcluster.injector import https_get
 from tests.deploy.support import NAMESPACE, RELEASE, Objects, find
-from webhook.localcluster.controlplane import ControlPlane, ManagedProcess
-from webhook.localcluster.injector import https_get
 
 __all__ = ["NAMESPACE", "RELEASE", "Objects", "find"]
 

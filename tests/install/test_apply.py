@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.localcluster.controlplane import SERVICE_CLUSTER_IP_RANGE, ControlPlane
 from tests.deploy.support import DEPLOY, helm_template, parse_stream
 from tests.deploy.test_chart import VARIANTS
 from tests.install.support import Release
 from tests.support import wait_for
-from webhook.certs import generate_ca
-from webhook.localcluster.controlplane import SERVICE_CLUSTER_IP_RANGE, ControlPlane
+from webhook.tls.certs import generate_ca
 
 pytestmark = pytest.mark.e2e
 

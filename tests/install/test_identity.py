@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.install.support import TEST_USER_AGENT, Release, can_i, kubectl_as
-from webhook.kube import Kube
-from webhook.localcluster.controlplane import ControlPlane
+from webhook.cluster.client import Kube
 
 pytestmark = pytest.mark.e2e
 

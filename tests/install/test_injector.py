@@ -19,6 +19,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bench.localcluster.controlplane import ControlPlane
 from tests.install.proxy import ServiceProxy
 from tests.install.support import (
     Injector,
@@ -31,11 +32,10 @@ from tests.install.support import (
     tls_probe,
 )
 from tests.support import wait_for
-from webhook import names
-from webhook.localcluster.controlplane import ControlPlane
-from webhook.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
-from webhook.selfcerts import RENEW_ANNOTATION
-from webhook.settings import config_hash
+from webhook.cluster.certkeeper import RENEW_ANNOTATION
+from webhook.cluster.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.core import names
+from webhook.core.settings import config_hash
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,1 @@
+"""``python -m bench.demo`` (``make demo``): the user's story on a real local cluster."""

@@ -1,0 +1,6 @@
+"""A real local Kubernetes control plane for tests and demos.
+
+:mod:`bench.localcluster.binaries` builds and caches the Go programs (kube-apiserver,
+kube-controller-manager, kubectl, etcd, Jaeger v2, a minimal otelcol, helm) from their
+published Go modules; :mod:`bench.localcluster.controlplane` runs them on loopback.
+"""

@@ -1,0 +1,1 @@
+"""``python -m bench.perf`` (``make bench``): the performance suite with its figures and plots."""

@@ -1,0 +1,278 @@
+"""Settings: precedence, validation with named errors, derived values, immutability."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from webhook.config.settings import Settings, all_field_names, describe_settings, env_var, load_settings
+from webhook.core import names
+from webhook.core.settings import (
+    BASE_SYSTEM_NAMESPACES,
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    InjectionSettings,
+    SettingsError,
+    config_hash,
+)
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_defaults_with_empty_environment() -> None:
+    settings = load_settings(environ={})
+    assert settings == Settings()
+    assert settings.port == 8443
+    assert settings.injection.sidecar_image == DEFAULT_IMAGE
+    assert settings.injection.sidecar_mode == "native"
+    assert settings.injection.namespace == DEFAULT_NAMESPACE
+    assert settings.injection.config_map == names.CONFIGMAP_NAME
+    assert settings.injection.config_hash == ""
+
+
+def test_env_var_names() -> None:
+    assert env_var("port") == "OTEL_INJECTOR_PORT"
+    assert env_var("sidecar_cpu_limit") == "OTEL_INJECTOR_SIDECAR_CPU_LIMIT"
+    assert all_field_names()[0] == "port"
+    assert "sidecar_image" in all_field_names()
+    assert "injection" not in all_field_names()
+
+
+def test_file_beats_default(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "port: 9000\nsidecar_cpu_limit: 1\n")
+    settings = load_settings(config_file=path, environ={})
+    assert settings.port == 9000
+    assert settings.injection.sidecar_cpu_limit == "1"
+
+
+def test_env_beats_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "port: 9000\nsidecar_mode: container\n")
+    settings = load_settings(config_file=path, environ={"OTEL_INJECTOR_PORT": "9100"})
+    assert settings.port == 9100
+    assert settings.injection.sidecar_mode == "container"
+
+
+def test_flag_beats_env_and_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "port: 9000\n")
+    settings = load_settings(
+        config_file=path,
+        environ={"OTEL_INJECTOR_PORT": "9100"},
+        overrides={"port": 9200, "tls_cert": None},
+    )
+    assert settings.port == 9200
+    # A flag that was not given (None) does not erase a lower layer.
+    assert settings.tls_cert == ""
+
+
+def test_none_flag_does_not_hide_env() -> None:
+    settings = load_settings(environ={"OTEL_INJECTOR_TLS_CERT": "/c.pem"}, overrides={"tls_cert": None})
+    assert settings.tls_cert == "/c.pem"
+
+
+def test_config_file_from_env_var(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "workers: 3\n")
+    settings = load_settings(environ={"OTEL_INJECTOR_CONFIG": path})
+    assert settings.workers == 3
+
+
+def test_explicit_config_file_beats_env_config_path(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "a.yaml", "workers: 2\n")
+    from_env = write(tmp_path / "b.yaml", "workers: 5\n")
+    settings = load_settings(config_file=explicit, environ={"OTEL_INJECTOR_CONFIG": from_env})
+    assert settings.workers == 2
+
+
+def test_empty_yaml_file_is_all_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "")
+    assert load_settings(config_file=path, environ={}) == Settings()
+
+
+def test_unknown_yaml_key_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "port: 9000\nsidecar_imagee: x\nzzz: 1\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(config_file=path, environ={})
+    assert str(info.value) == f"config file {path}: unknown settings sidecar_imagee, zzz"
+
+
+def test_yaml_not_a_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "- a\n- b\n")
+    with pytest.raises(SettingsError, match=r"must hold a mapping of settings$"):
+        load_settings(config_file=path, environ={})
+
+
+def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "port: [1,\n  2\nx: {\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(config_file=path, environ={})
+    message = str(info.value)
+    assert message.startswith(f"config file {path} is not valid YAML: ")
+    assert "\n" not in message
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(SettingsError) as info:
+        load_settings(config_file=path, environ={})
+    assert str(info.value) == f"cannot read config file {path}: No such file or directory"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["sidecar_cpu_request", "sidecar_cpu_limit", "sidecar_memory_request", "sidecar_memory_limit"],
+)
+def test_bad_quantity_names_the_setting(name: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={env_var(name): "lots"})
+    assert str(info.value).startswith(f"{name}: 'lots' is not a Kubernetes quantity")
+
+
+def test_bad_int_names_setting_and_env_var() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"OTEL_INJECTOR_PORT": "eighty"})
+    assert str(info.value) == "port: cannot use 'eighty' (OTEL_INJECTOR_PORT)"
+
+
+def test_bool_is_not_an_int(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "workers: true\n")
+    with pytest.raises(SettingsError, match=r"^workers: cannot use True"):
+        load_settings(config_file=path, environ={})
+
+
+def test_mapping_for_a_string_setting(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "sidecar_image: {a: 1}\n")
+    with pytest.raises(SettingsError, match=r"^sidecar_image: cannot use"):
+        load_settings(config_file=path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OTEL_INJECTOR_SIDECAR_MODE": "sidecar"}, "sidecar_mode must be one of native, container, not 'sidecar'"),
+        (
+            {"OTEL_INJECTOR_APP_OTLP_PROTOCOL": "http/json"},
+            "app_otlp_protocol must be one of grpc, http/protobuf, not 'http/json'",
+        ),
+        (
+            {"OTEL_INJECTOR_SIDECAR_IMAGE_PULL_POLICY": "Sometimes"},
+            "sidecar_image_pull_policy must be one of Always, IfNotPresent, Never, not 'Sometimes'",
+        ),
+        ({"OTEL_INJECTOR_GOMEMLIMIT_PERCENT": "9"}, "gomemlimit_percent must be between 10 and 100"),
+        ({"OTEL_INJECTOR_GOMEMLIMIT_PERCENT": "101"}, "gomemlimit_percent must be between 10 and 100"),
+        ({"OTEL_INJECTOR_SIDECAR_IMAGE": "  "}, "sidecar_image must not be empty"),
+        ({"OTEL_INJECTOR_PORT": "0"}, "port must be 1-65535, not 0"),
+        ({"OTEL_INJECTOR_PORT": "65536"}, "port must be 1-65535, not 65536"),
+        ({"OTEL_INJECTOR_WORKERS": "0"}, "workers must be at least 1"),
+        ({"OTEL_INJECTOR_MAX_BODY_BYTES": "1023"}, "max_body_bytes must be at least 1024"),
+        ({"OTEL_INJECTOR_NAMESPACE": ""}, "namespace must be a non-empty string"),
+    ],
+)
+def test_bad_values(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ=env)
+    assert str(info.value) == message
+
+
+def test_boundary_values_accepted() -> None:
+    settings = load_settings(
+        environ={
+            "OTEL_INJECTOR_PORT": "65535",
+            "OTEL_INJECTOR_GOMEMLIMIT_PERCENT": "10",
+            "OTEL_INJECTOR_MAX_BODY_BYTES": "1024",
+        }
+    )
+    assert (settings.port, settings.injection.gomemlimit_percent, settings.max_body_bytes) == (65535, 10, 1024)
+
+
+def test_pod_namespace_sets_injector_namespace() -> None:
+    settings = load_settings(environ={"POD_NAMESPACE": "observability"})
+    assert settings.injection.namespace == "observability"
+    assert "observability" in settings.injection.excluded_namespaces
+    assert DEFAULT_NAMESPACE not in settings.injection.excluded_namespaces
+
+
+def test_namespace_env_and_file_beat_pod_namespace(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "namespace: from-file\n")
+    assert load_settings(config_file=path, environ={"POD_NAMESPACE": "pod-ns"}).injection.namespace == "from-file"
+    from_env = load_settings(environ={"POD_NAMESPACE": "pod-ns", "OTEL_INJECTOR_NAMESPACE": "from-env"})
+    assert from_env.injection.namespace == "from-env"
+
+
+def test_excluded_namespaces_are_system_plus_own() -> None:
+    injection = InjectionSettings(namespace="tracing-system")
+    assert injection.excluded_namespaces == frozenset({*BASE_SYSTEM_NAMESPACES, "tracing-system"})
+    assert BASE_SYSTEM_NAMESPACES == ("kube-system", "kube-public", "kube-node-lease")
+
+
+def test_system_namespaces_from_comma_list() -> None:
+    settings = load_settings(environ={"OTEL_INJECTOR_SYSTEM_NAMESPACES": " kube-system, ,istio-system "})
+    assert settings.injection.system_namespaces == ("kube-system", "istio-system")
+    assert settings.injection.excluded_namespaces == frozenset({"kube-system", "istio-system", DEFAULT_NAMESPACE})
+
+
+def test_system_namespaces_from_yaml_list(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "system_namespaces: [a, b]\n")
+    assert load_settings(config_file=path, environ={}).injection.system_namespaces == ("a", "b")
+
+
+def test_config_hash_filled_from_collector_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "collector.yaml"
+    config.write_bytes(b"receivers: {}\n")
+    settings = load_settings(environ={"OTEL_INJECTOR_COLLECTOR_CONFIG_FILE": str(config)})
+    # The first 16 hex digits of sha256(b"receivers: {}\n"): a fixed value, not just "some hash".
+    assert settings.injection.config_hash == "a2562a2b6beb468e"
+    assert config_hash(b"") == "e3b0c44298fc1c14"
+
+
+def test_explicit_config_hash_is_kept(tmp_path: Path) -> None:
+    config = tmp_path / "collector.yaml"
+    config.write_bytes(b"x")
+    settings = load_settings(
+        environ={"OTEL_INJECTOR_COLLECTOR_CONFIG_FILE": str(config), "OTEL_INJECTOR_CONFIG_HASH": "pinned"}
+    )
+    assert settings.injection.config_hash == "pinned"
+
+
+def test_unreadable_collector_config_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"OTEL_INJECTOR_COLLECTOR_CONFIG_FILE": str(missing)})
+    assert str(info.value) == f"collector_config_file {missing}: No such file or directory"
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.port = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.injection.sidecar_image = "evil"  # type: ignore[misc]
+
+
+def test_replace_validates() -> None:
+    with pytest.raises(SettingsError, match=r"^sidecar_memory_limit: "):
+        dataclasses.replace(InjectionSettings(), sidecar_memory_limit="-1Gi")
+
+
+def test_describe_settings_is_flat() -> None:
+    flat = describe_settings(Settings(port=9443))
+    assert flat["port"] == 9443
+    assert flat["sidecar_image"] == DEFAULT_IMAGE
+    assert "injection" not in flat
+    assert set(flat) == set(all_field_names())
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("Yes", True), ("1", True), ("false", False), ("no", False)]
+)
+def test_bool_settings_from_env(raw: str, expected: bool) -> None:
+    assert load_settings(environ={"OTEL_INJECTOR_RECONCILE": raw}).reconcile is expected
+
+
+def test_bad_bool_names_the_setting() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"OTEL_INJECTOR_RECONCILE": "maybe"})
+    assert str(info.value) == "reconcile: cannot use 'maybe' (OTEL_INJECTOR_RECONCILE)"

@@ -1,0 +1,1 @@
+"""The ``otel-injector`` command line: ``serve``, ``inject``, ``certs``, ``stale``."""

@@ -1,0 +1,568 @@
+"""Kubernetes I/O helpers: a client, plain-JSON requests, and a list-then-watch informer.
+
+Everything here speaks plain JSON dictionaries, never the ``kubernetes`` package's typed
+models: objects are read and written as the API server sends them, so no field this code
+does not know about is dropped on a write-back (the round-trip bug of peers.md #5), and
+the logic around it stays pure and testable with dictionaries.
+
+The ``kubernetes`` client is used only for what it does well: reading a kubeconfig or the
+in-cluster service account (with token refresh), TLS, and the connection pool.
+
+* :func:`load_api_client` picks the credentials: ``settings.kubeconfig`` when set, else the
+  in-cluster service account when running in a pod, else ``$KUBECONFIG`` or
+  ``~/.kube/config``.
+* :class:`Kube` does bounded requests (``get``, ``create``, ``replace``, patches,
+  ``delete`` with preconditions, paginated ``list``) and ``watch`` streams. Errors are one
+  exception type, :class:`ApiError`, with the HTTP status.
+* :class:`Informer` keeps a cache of one kind of object: it lists, watches from the list's
+  resourceVersion, and on a watch error or ``410 Gone`` re-lists after a bounded,
+  jittered backoff, reporting every difference to a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("webhook.cluster.client")
+
+JSONDict = dict[str, Any]
+
+#: Bound of one ordinary request (connect + read), seconds.
+REQUEST_TIMEOUT = 10.0
+#: The server ends a watch after a random time in this range, so watches of many replicas
+#: do not all re-list at once; the client's read timeout is a little longer.
+WATCH_SECONDS = (240, 300)
+FIELD_MANAGER = "otel-injector"
+_SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+class ApiError(Exception):
+    """A request to the API server failed. ``status`` is the HTTP status, or 0 when the
+    server was not reached (connection refused, timeout, TLS)."""
+
+    def __init__(self, status: int, message: str, *, reason: str = "") -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        """404: the object (or its namespace) does not exist."""
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        """409: it already exists, or the resourceVersion/precondition did not match."""
+        return self.status == 409
+
+    @property
+    def gone(self) -> bool:
+        """410: the watch's resourceVersion is too old; list again."""
+        return self.status == 410
+
+
+def in_cluster() -> bool:
+    """Whether this process runs in a pod with a service account token."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and _SERVICE_ACCOUNT_TOKEN.is_file()
+
+
+def load_api_client(kubeconfig: str = "") -> Any:
+    """A ``kubernetes.client.ApiClient``: ``kubeconfig`` when given, else in-cluster
+    credentials in a pod, else ``$KUBECONFIG`` or ``~/.kube/config``.
+
+    Raises :class:`ApiError` (status 0) when no credentials can be found."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        if not kubeconfig and in_cluster():
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            path = kubeconfig or os.environ.get("KUBECONFIG") or None
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path, client_configuration=configuration, persist_config=False
+            )
+    except (config.ConfigException, OSError, TypeError) as err:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config or the in-cluster service account"
+        raise ApiError(0, f"no Kubernetes credentials from {where}: {err}") from None
+    # Watches hold a connection each; leave room for the ordinary requests beside them.
+    configuration.connection_pool_maxsize = 16
+    return client.ApiClient(configuration)
+
+
+def api_path(group_version: str, resource: str, namespace: str | None = None, name: str | None = None) -> str:
+    """The REST path of a collection or an object, e.g.
+    ``api_path("v1", "configmaps", "shop", "otel-collector-sidecar")``."""
+    base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    scope = f"/namespaces/{urllib.parse.quote(namespace, safe='')}" if namespace else ""
+    item = f"/{urllib.parse.quote(name, safe='')}" if name else ""
+    return f"{base}{scope}/{resource}{item}"
+
+
+def configmap_path(namespace: str, name: str | None = None) -> str:
+    """Path of the ConfigMaps of ``namespace``, or of one of them."""
+    return api_path("v1", "configmaps", namespace, name)
+
+
+def secret_path(namespace: str, name: str | None = None) -> str:
+    """Path of the Secrets of ``namespace``, or of one of them."""
+    return api_path("v1", "secrets", namespace, name)
+
+
+def lease_path(namespace: str, name: str | None = None) -> str:
+    """Path of the coordination.k8s.io/v1 Leases of ``namespace``, or of one of them."""
+    return api_path("coordination.k8s.io/v1", "leases", namespace, name)
+
+
+def mutating_webhook_path(name: str) -> str:
+    """Path of a MutatingWebhookConfiguration."""
+    return api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", None, name)
+
+
+def labels_of(obj: Mapping[str, Any] | None) -> Mapping[str, str]:
+    """``metadata.labels``, or an empty mapping."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def annotations_of(obj: Mapping[str, Any] | None) -> Mapping[str, str]:
+    """``metadata.annotations``, or an empty mapping."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    return annotations if isinstance(annotations, Mapping) else {}
+
+
+def object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of an object; the namespace is "" for cluster-scoped ones."""
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+
+
+class Kube:
+    """Plain-JSON access to the API server through one ``ApiClient``. Thread-safe.
+
+    Writes carry ``fieldManager`` (``field_manager``), which names this program in each
+    object's managedFields."""
+
+    def __init__(self, api_client: Any, *, field_manager: str = FIELD_MANAGER, timeout: float = REQUEST_TIMEOUT):
+        self.api_client = api_client
+        self.field_manager = field_manager
+        self.timeout = timeout
+
+    @classmethod
+    def connect(cls, kubeconfig: str = "", **kwargs: Any) -> Kube:
+        """A client with the credentials :func:`load_api_client` finds."""
+        return cls(load_api_client(kubeconfig), **kwargs)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.api_client.close()
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
+        """Send one request; returns the urllib3 response, unread. Raises ApiError(0) when
+        the server cannot be reached."""
+        import urllib3
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            _, url, headers, _, _ = self.api_client.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=list(query) or None,
+                header_params=headers,
+                auth_settings=["BearerToken"],
+            )
+            # The JSON is encoded here, so the client sends these exact bytes whatever
+            # the content type (it rewrites JSON-patch bodies that are not lists).
+            payload = None if body is None else json.dumps(body).encode()
+            response = self.api_client.rest_client.pool_manager.request(
+                method,
+                url,
+                body=payload,
+                headers=headers,
+                timeout=_urllib3_timeout(timeout if timeout is not None else self.timeout),
+                preload_content=False,
+                retries=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise ApiError(0, f"{method} {path}: {type(err).__name__}: {err}") from None
+        except Exception as err:  # the client's own errors (token refresh, TLS setup)
+            if type(err).__module__.startswith("kubernetes"):
+                raise ApiError(0, f"{method} {path}: {err}") from None
+            raise
+        return response
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> JSONDict:
+        """One bounded request; returns the parsed JSON answer. Raises :class:`ApiError`."""
+        import urllib3
+
+        response = self._send(method, path, query=query, body=body, content_type=content_type)
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise ApiError(0, f"{method} {path}: {type(err).__name__}: {err}") from None
+        finally:
+            response.release_conn()
+        if not 200 <= response.status < 300:
+            raise _api_error(response.status, data, f"{method} {path}")
+        if not data:
+            return {}
+        parsed = json.loads(data)
+        return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+    def get(self, path: str) -> JSONDict:
+        """GET an object."""
+        return self.request("GET", path)
+
+    def get_or_none(self, path: str) -> JSONDict | None:
+        """GET an object; ``None`` when it does not exist."""
+        try:
+            return self.get(path)
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+
+    def _write_query(self) -> list[tuple[str, str]]:
+        return [("fieldManager", self.field_manager)]
+
+    def create(self, collection_path: str, body: Mapping[str, Any]) -> JSONDict:
+        """POST ``body`` to a collection. 409 (:attr:`ApiError.conflict`) when it exists."""
+        return self.request("POST", collection_path, query=self._write_query(), body=body)
+
+    def replace(self, path: str, body: Mapping[str, Any]) -> JSONDict:
+        """PUT ``body``; with ``metadata.resourceVersion`` set this is a compare-and-swap
+        that fails with 409 when someone else wrote first."""
+        return self.request("PUT", path, query=self._write_query(), body=body)
+
+    def json_patch(self, path: str, operations: Sequence[Mapping[str, Any]]) -> JSONDict:
+        """Apply an RFC 6902 JSON patch (a ``test`` operation makes it conditional)."""
+        return self.request(
+            "PATCH", path, query=self._write_query(), body=list(operations), content_type="application/json-patch+json"
+        )
+
+    def merge_patch(self, path: str, patch: Mapping[str, Any]) -> JSONDict:
+        """Apply an RFC 7386 JSON merge patch."""
+        return self.request(
+            "PATCH", path, query=self._write_query(), body=patch, content_type="application/merge-patch+json"
+        )
+
+    def delete(self, path: str, *, uid: str | None = None, resource_version: str | None = None) -> bool:
+        """DELETE, only if the object still has ``uid``/``resource_version`` when given.
+        Returns False when it was already gone; 409 when the precondition failed."""
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions} if preconditions else None
+        try:
+            self.request("DELETE", path, body=body)
+        except ApiError as err:
+            if err.not_found:
+                return False
+            raise
+        return True
+
+    def list(
+        self, collection_path: str, *, label_selector: str = "", field_selector: str = "", page: int = 500
+    ) -> tuple[list[JSONDict], str]:
+        """All objects of a collection, page by page; returns (items, resourceVersion)."""
+        items: list[JSONDict] = []
+        token = ""
+        while True:
+            query = [("limit", str(page))]
+            query += [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+            if token:
+                query.append(("continue", token))
+            answer = self.request("GET", collection_path, query=query)
+            items.extend(i for i in answer.get("items") or [] if isinstance(i, dict))
+            metadata = answer.get("metadata") or {}
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return items, str(metadata.get("resourceVersion") or "")
+
+    def watch(
+        self,
+        collection_path: str,
+        *,
+        resource_version: str,
+        label_selector: str = "",
+        field_selector: str = "",
+        timeout_seconds: int | None = None,
+        on_open: Callable[[Callable[[], None]], None] | None = None,
+    ) -> Iterator[tuple[str, JSONDict]]:
+        """Stream ``(type, object)`` watch events from ``resource_version``.
+
+        Types are ADDED, MODIFIED, DELETED and BOOKMARK. The stream ends when the server
+        closes it (after ``timeout_seconds``); an ERROR event raises :class:`ApiError`
+        (410 when the resourceVersion is too old). ``on_open`` receives a function that
+        closes the stream from another thread."""
+        import urllib3
+
+        seconds = timeout_seconds or random.randint(*WATCH_SECONDS)  # noqa: S311 - jitter, not secrets
+        query = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", resource_version),
+            ("timeoutSeconds", str(seconds)),
+        ]
+        query += [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+        response = self._send("GET", collection_path, query=query, timeout=(self.timeout, seconds + 30))
+        try:
+            if not 200 <= response.status < 300:
+                raise _api_error(response.status, response.read(), f"watch {collection_path}")
+            if on_open is not None:
+                on_open(lambda: _shutdown(response))
+            for line in response:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = str(event.get("type") or ""), event.get("object") or {}
+                if kind == "ERROR":
+                    code = int(obj.get("code") or 500) if isinstance(obj, dict) else 500
+                    raise ApiError(code, str(obj.get("message") or obj), reason=str(obj.get("reason") or ""))
+                if isinstance(obj, dict):
+                    yield kind, obj
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+            raise ApiError(0, f"watch {collection_path}: {type(err).__name__}: {err}") from None
+        finally:
+            # Closed first: a connection with unread watch data must not be reused.
+            response.close()
+            response.release_conn()
+
+
+def _shutdown(response: Any) -> None:
+    # shutdown() unblocks a thread reading the socket; close() alone may not.
+    shutdown = getattr(response, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+    response.close()
+
+
+def _urllib3_timeout(timeout: float | tuple[float, float]) -> Any:
+    import urllib3
+
+    if isinstance(timeout, tuple):
+        return urllib3.Timeout(connect=timeout[0], read=timeout[1])
+    return urllib3.Timeout(connect=timeout, read=timeout)
+
+
+def _api_error(status: int, data: bytes, what: str) -> ApiError:
+    message, reason = data.decode("utf-8", errors="replace")[:500], ""
+    try:
+        parsed = json.loads(data)
+        if isinstance(parsed, dict):
+            message, reason = str(parsed.get("message") or message), str(parsed.get("reason") or "")
+    except ValueError:
+        pass
+    return ApiError(status, f"{what}: {message}", reason=reason)
+
+
+class Backoff:
+    """Bounded exponential backoff with jitter: ``initial``, doubling, at most ``maximum``."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self._next = initial
+
+    def next(self) -> float:
+        """The delay to wait now; the following one is twice as long, up to the bound."""
+        delay = self._next
+        self._next = min(self._next * 2, self.maximum)
+        return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrets
+
+    def reset(self) -> None:
+        """Start again from ``initial`` (after a success)."""
+        self._next = self.initial
+
+
+#: Called with (old, new) for every change the informer sees: (None, obj) added,
+#: (obj, obj2) changed, (obj, None) deleted.
+ChangeHandler = Callable[[JSONDict | None, JSONDict | None], None]
+
+
+class Informer:
+    """A cache of one collection kept current by list + watch, in its own thread.
+
+    The cache is keyed by (namespace, name). After every (re-)list the differences from
+    the previous cache are reported to ``on_change`` as events, so a consumer never misses
+    a deletion that happened while the watch was down. A failed list or watch is retried
+    after a bounded, jittered backoff (:class:`Backoff`); ``410 Gone`` re-lists at once.
+    ``synced`` is set once the first list has been loaded. ``transform`` trims each object
+    before it is cached (keep only what the consumer reads).
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        collection_path: str,
+        *,
+        name: str,
+        on_change: ChangeHandler,
+        label_selector: str = "",
+        field_selector: str = "",
+        backoff: Backoff | None = None,
+        watch_seconds: int | None = None,
+        transform: Callable[[JSONDict], JSONDict] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.transform = transform
+        self.collection_path = collection_path
+        self.name = name
+        self.on_change = on_change
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.backoff = backoff or Backoff()
+        self.watch_seconds = watch_seconds
+        self.synced = threading.Event()
+        #: Set while the list is refused (401/403): RBAC lacks the permission. Retried.
+        self.forbidden = threading.Event()
+        self._cache: dict[tuple[str, str], JSONDict] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._close_stream: Callable[[], None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def items(self) -> list[JSONDict]:
+        """A snapshot of the cached objects."""
+        with self._lock:
+            return list(self._cache.values())
+
+    def get(self, namespace: str, name: str) -> JSONDict | None:
+        """The cached object, if any."""
+        with self._lock:
+            return self._cache.get((namespace, name))
+
+    def start(self) -> None:
+        """Run the list/watch loop in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name=f"informer-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop and close the open watch; waits at most ``timeout`` seconds."""
+        self._stop.set()
+        close = self._close_stream
+        if close is not None:
+            with contextlib.suppress(Exception):  # the stream may already be closed
+                close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """List, watch, and on failure re-list, until :meth:`stop`."""
+        while not self._stop.is_set():
+            try:
+                resource_version = self._relist()
+                self.backoff.reset()
+                while not self._stop.is_set():
+                    resource_version = self._watch(resource_version)
+            except ApiError as err:
+                if self._stop.is_set():
+                    break
+                if err.gone:
+                    log.info("watch %s expired (410 Gone); listing again", self.name)
+                    continue
+                delay = self.backoff.next()
+                if err.status in (401, 403):
+                    if not self.forbidden.is_set():
+                        log.error(  # noqa: TRY400 - the cause is RBAC, a traceback adds nothing
+                            "informer %s: list/watch of %s refused; grant it. Retrying with backoff: %s",
+                            self.name,
+                            self.collection_path,
+                            err,
+                        )
+                    self.forbidden.set()
+                else:
+                    log.warning("watch %s failed, retrying in %.1fs: %s", self.name, delay, err)
+                self._stop.wait(delay)
+            except Exception:
+                if self._stop.is_set():
+                    break
+                delay = self.backoff.next()
+                log.exception("informer %s crashed, retrying in %.1fs", self.name, delay)
+                self._stop.wait(delay)
+
+    def _relist(self) -> str:
+        items, resource_version = self.kube.list(
+            self.collection_path, label_selector=self.label_selector, field_selector=self.field_selector
+        )
+        if self.transform is not None:
+            items = [self.transform(i) for i in items]
+        fresh = {object_key(i): i for i in items}
+        with self._lock:
+            old, self._cache = self._cache, fresh
+        for key, obj in fresh.items():
+            previous = old.get(key)
+            if previous is None or _version(previous) != _version(obj):
+                self._notify(previous, obj)
+        for key, obj in old.items():
+            if key not in fresh:
+                self._notify(obj, None)
+        self.forbidden.clear()
+        self.synced.set()
+        return resource_version
+
+    def _watch(self, resource_version: str) -> str:
+        def opened(close: Callable[[], None]) -> None:
+            self._close_stream = close
+            if self._stop.is_set():  # stop() ran while this watch was being opened
+                close()
+
+        for kind, raw in self.kube.watch(
+            self.collection_path,
+            resource_version=resource_version,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            timeout_seconds=self.watch_seconds,
+            on_open=opened,
+        ):
+            resource_version = _version(raw) or resource_version
+            if kind == "BOOKMARK":
+                continue
+            obj = self.transform(raw) if self.transform is not None else raw
+            key = object_key(obj)
+            with self._lock:
+                previous = self._cache.get(key)
+                if kind == "DELETED":
+                    self._cache.pop(key, None)
+                else:
+                    self._cache[key] = obj
+            self._notify(previous, None if kind == "DELETED" else obj)
+        self._close_stream = None
+        return resource_version
+
+    def _notify(self, old: JSONDict | None, new: JSONDict | None) -> None:
+        try:
+            self.on_change(old, new)
+        except Exception:
+            log.exception("informer %s: change handler failed", self.name)
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")

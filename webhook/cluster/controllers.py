@@ -1,0 +1,160 @@
+"""The in-cluster controllers that run beside the webhook in the ``serve`` process.
+
+:class:`Controllers` starts, in daemon threads:
+
+* the leader election (:mod:`webhook.cluster.leader`) when ``settings.leader_election``;
+  without it every process acts as the leader;
+* the ConfigMap reconciler (:mod:`webhook.cluster.reconciler`) when ``settings.reconcile``;
+  its source watch runs in every replica and reports the config hash to ``on_source_hash``;
+* the certificate keeper (:mod:`webhook.cluster.certkeeper`) when ``cert_mode`` is
+  ``self-managed``. The first certificate was already bootstrapped by ``otel-injector
+  serve`` before the server loaded TLS.
+
+Only the leader writes (ConfigMaps, the certificate Secret, the caBundle); every replica
+serves admissions. The composition root (:mod:`webhook.compose`) hands a
+:class:`Controllers` to the app, whose lifespan starts it and, after serving has stopped,
+stops it. With several uvicorn workers each worker process is its own candidate; one
+worker (the default) per pod is the intended setup.
+
+Tuning for tests and small clusters, from the environment (seconds):
+``OTEL_INJECTOR_RESYNC_SECONDS`` (full resync, default 300),
+``OTEL_INJECTOR_POD_GRACE_SECONDS`` (keep a pod-opt-in copy after its last pod, 60),
+``OTEL_INJECTOR_CERT_SYNC_SECONDS`` (certificate Secret poll, 30),
+``OTEL_INJECTOR_LEASE_DURATION_SECONDS`` / ``_RENEW_DEADLINE_SECONDS`` /
+``_RETRY_PERIOD_SECONDS`` (15 / 10 / 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from webhook.cluster.certkeeper import CertKeeper
+from webhook.cluster.client import Kube
+from webhook.cluster.leader import AlwaysLeader, LeaderElector, LeaseTimings, identity
+from webhook.cluster.reconciler import DEFAULT_POD_GRACE_SECONDS, DEFAULT_RESYNC_SECONDS, Reconciler
+from webhook.config.settings import Settings
+
+log = logging.getLogger("webhook.cluster.controllers")
+
+#: How long start-up waits for the first read of the source config.
+SOURCE_WAIT_SECONDS = 5.0
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(f"OTEL_INJECTOR_{name}")
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        log.warning("OTEL_INJECTOR_%s=%r is not a number; using %s", name, raw, default)
+        return default
+    return value if value > 0 else default
+
+
+def timings_from_environment() -> LeaseTimings:
+    """Lease timings, defaults overridden by ``OTEL_INJECTOR_*_SECONDS``."""
+    default = LeaseTimings()
+    return LeaseTimings(
+        lease_duration=_env_seconds("LEASE_DURATION_SECONDS", default.lease_duration),
+        renew_deadline=_env_seconds("RENEW_DEADLINE_SECONDS", default.renew_deadline),
+        retry_period=_env_seconds("RETRY_PERIOD_SECONDS", default.retry_period),
+    )
+
+
+class Controllers:
+    """The leader election, reconciler and certificate keeper of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kube: Kube | None = None,
+        on_source_hash: Callable[[str], object] | None = None,
+        candidate: str | None = None,
+        timings: LeaseTimings | None = None,
+        resync_seconds: float | None = None,
+        pod_grace_seconds: float | None = None,
+        cert_interval: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kube = kube or Kube.connect(settings.kubeconfig)
+        self.identity = candidate or identity()
+        self.leader: LeaderElector | None = None
+        self.reconciler: Reconciler | None = None
+        self.keeper: CertKeeper | None = None
+        self._stopped = threading.Event()
+        is_leader: Callable[[], bool] = AlwaysLeader().is_leader
+        if settings.leader_election:
+            self.leader = LeaderElector(
+                self.kube,
+                namespace=settings.injection.namespace,
+                name=settings.lease_name,
+                identity=self.identity,
+                timings=timings or timings_from_environment(),
+                on_started_leading=self._started_leading,
+            )
+            is_leader = self.leader.is_leader
+        if settings.reconcile:
+            self.reconciler = Reconciler(
+                self.kube,
+                settings,
+                is_leader=is_leader,
+                on_source_hash=on_source_hash,
+                resync_seconds=resync_seconds or _env_seconds("RESYNC_SECONDS", DEFAULT_RESYNC_SECONDS),
+                pod_grace_seconds=pod_grace_seconds or _env_seconds("POD_GRACE_SECONDS", DEFAULT_POD_GRACE_SECONDS),
+                instance=self.identity,
+            )
+        if settings.cert_mode == "self-managed":
+            self.keeper = CertKeeper(self.kube, settings, is_leader=is_leader, interval=cert_interval)
+
+    def is_leader(self) -> bool:
+        """Whether this process may write now."""
+        return self.leader.is_leader() if self.leader is not None else True
+
+    def _started_leading(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.on_leadership(True)
+        if self.keeper is not None:
+            self.keeper.wake()
+
+    def start(self) -> None:
+        """Start everything that is configured (daemon threads). Returns once the source
+        config has been read (bounded by :data:`SOURCE_WAIT_SECONDS`): pods admitted before
+        that would record no config hash, and the app reports ready only after this."""
+        if self.reconciler is not None:
+            self.reconciler.start()
+        if self.keeper is not None:
+            self.keeper.start()
+        if self.leader is not None:
+            self.leader.start()
+        log.info(
+            "controllers started",
+            extra={
+                "identity": self.identity,
+                "leader_election": self.leader is not None,
+                "reconcile": self.reconciler is not None,
+                "self_managed_certs": self.keeper is not None,
+            },
+        )
+        reconciler = self.reconciler
+        if reconciler is not None and not reconciler.source_informer.synced.wait(SOURCE_WAIT_SECONDS):
+            log.warning("source collector config not read within %.0fs; serving anyway", SOURCE_WAIT_SECONDS)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the writers first, then release the Lease, so a successor takes over at
+        once. Idempotent, bounded."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.reconciler is not None:
+            self.reconciler.stop(timeout)
+        if self.keeper is not None:
+            self.keeper.stop(timeout)
+        if self.leader is not None:
+            self.leader.stop(release=True, timeout=timeout)
+        self.kube.close()
+        log.info("controllers stopped", extra={"identity": self.identity})

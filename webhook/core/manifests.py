@@ -1,0 +1,139 @@
+"""Manual injection of Kubernetes YAML, like ``istioctl kube-inject``.
+
+Finds every pod spec in a stream of documents (Pods, ``List`` items, and the pod templates
+of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs), runs the same
+:func:`~webhook.core.injection.inject_pod` the webhook runs, and writes the documents back in
+order. Other kinds pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from webhook.core import names
+from webhook.core.injection import inject_pod
+from webhook.core.settings import InjectionSettings
+from webhook.core.workload import Workload
+
+TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+
+
+class ManifestError(ValueError):
+    """The input is not YAML we can read; the message is one line."""
+
+
+@dataclass
+class InjectReport:
+    """What happened to each pod spec, as lines for stderr."""
+
+    messages: list[str] = field(default_factory=list)
+    injected: int = 0
+    skipped: int = 0
+
+
+def inject_yaml(text: str, settings: InjectionSettings, namespace: str | None = None) -> tuple[str, InjectReport]:
+    """Inject every pod spec in ``text``; returns the new YAML and a report.
+
+    ``namespace`` overrides each object's own ``metadata.namespace`` (default ``default``),
+    which matters for the system-namespace rule and the resource attributes."""
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as err:
+        raise ManifestError(f"invalid YAML: {' '.join(str(err).split())}") from None
+    report = InjectReport()
+    output = []
+    for document in documents:
+        if document is None:
+            continue
+        _inject_object(document, settings, namespace, report)
+        output.append(document)
+    rendered = yaml.safe_dump_all(output, sort_keys=False, default_flow_style=False, width=1 << 16)
+    return rendered, report
+
+
+def _inject_object(obj: Any, settings: InjectionSettings, namespace: str | None, report: InjectReport) -> None:
+    if not isinstance(obj, dict):
+        return
+    kind = obj.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
+        for item in obj["items"]:
+            _inject_object(item, settings, namespace, report)
+        return
+    raw_metadata = obj.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    name = str(metadata.get("name") or metadata.get("generateName") or "?")
+    ns = namespace or metadata.get("namespace") or "default"
+    label = f"{kind}/{name}"
+    if kind == "Pod":
+        _inject_in_place(obj, obj, settings, namespace=str(ns), workload=None, label=label, report=report)
+        return
+    for template, workload in _templates(obj, kind, name):
+        _warn_misplaced(metadata, template, label, report)
+        _inject_in_place(template, None, settings, namespace=str(ns), workload=workload, label=label, report=report)
+
+
+def _templates(obj: dict[str, Any], kind: Any, name: str) -> Iterator[tuple[dict[str, Any], Workload]]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if kind in TEMPLATE_KINDS and isinstance(spec.get("template"), dict):
+        yield spec["template"], Workload(kind, name)
+    elif kind == "CronJob":
+        job_spec = (spec.get("jobTemplate") or {}).get("spec")
+        if isinstance(job_spec, dict) and isinstance(job_spec.get("template"), dict):
+            yield job_spec["template"], Workload("CronJob", name)
+
+
+def _inject_in_place(
+    target: dict[str, Any],
+    pod: dict[str, Any] | None,
+    settings: InjectionSettings,
+    *,
+    namespace: str,
+    workload: Workload | None,
+    label: str,
+    report: InjectReport,
+) -> None:
+    """Inject ``pod`` (or the pod template ``target``) and write the result into ``target``."""
+    as_pod = pod if pod is not None else {"metadata": target.get("metadata") or {}, "spec": target.get("spec") or {}}
+    try:
+        result = inject_pod(as_pod, settings, namespace=namespace, workload=workload)
+    except (AttributeError, TypeError, ValueError) as err:
+        # A pod spec the apiserver would reject anyway: say so and leave it as it is.
+        report.skipped += 1
+        report.messages.append(f"{label}: otel-injector: not injected: malformed pod spec ({err})")
+        return
+    for warning in result.warnings:
+        report.messages.append(f"{label}: {warning}")
+    if not result.injected:
+        report.skipped += 1
+        return
+    report.injected += 1
+    if pod is not None:
+        target.clear()
+        target.update(result.pod)
+    else:
+        target["metadata"] = result.pod["metadata"]
+        target["spec"] = result.pod["spec"]
+
+
+def _warn_misplaced(metadata: dict[str, Any], template: dict[str, Any], label: str, report: InjectReport) -> None:
+    """Point out our labels and annotations on the workload instead of its pod template,
+    the most common reason for "why was my pod not injected" (OTel Operator #665)."""
+    template_meta = template.get("metadata") or {}
+    for field_name in ("labels", "annotations"):
+        ours = {
+            key
+            for key in (metadata.get(field_name) or {})
+            if key == names.TRACING_LABEL or str(key).startswith(names.ANNOTATION_PREFIX)
+        }
+        for key in sorted(ours - set(template_meta.get(field_name) or {})):
+            owner_kind = label.split("/", maxsplit=1)[0]
+            report.messages.append(
+                f"{label}: {field_name[:-1]} {key} is on the {owner_kind}, not on its pod template; "
+                "only spec.template.metadata reaches the pods"
+            )

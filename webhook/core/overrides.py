@@ -1,0 +1,208 @@
+"""Per-pod overrides from ``otel-injector.io/*`` annotations, validated.
+
+Contract: :func:`read_overrides` never raises for bad user input. A bad value falls back to
+the default and yields a warning that names the annotation, so a pod is never denied
+because of a typo. Each annotation sets exactly one typed field: annotation text is never
+pasted into a template, so it cannot add fields to the pod (the class of bug Istio fixed in
+2026) and cannot reach the sidecar's securityContext.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from webhook.core import names
+from webhook.core.quantity import QuantityError, parse_quantity
+from webhook.core.settings import SIDECAR_MODES, InjectionSettings, SidecarMode
+
+SERVICE_NAME = names.ANNOTATION_PREFIX + "service-name"
+SIDECAR_MODE = names.ANNOTATION_PREFIX + "sidecar-mode"
+CPU_REQUEST = names.ANNOTATION_PREFIX + "cpu-request"
+CPU_LIMIT = names.ANNOTATION_PREFIX + "cpu-limit"
+MEMORY_REQUEST = names.ANNOTATION_PREFIX + "memory-request"
+MEMORY_LIMIT = names.ANNOTATION_PREFIX + "memory-limit"
+IMAGE = names.ANNOTATION_PREFIX + "image"
+CONFIG = names.ANNOTATION_PREFIX + "config"
+CONTAINERS = names.ANNOTATION_PREFIX + "containers"
+
+OVERRIDE_ANNOTATIONS = (
+    SERVICE_NAME,
+    SIDECAR_MODE,
+    CPU_REQUEST,
+    CPU_LIMIT,
+    MEMORY_REQUEST,
+    MEMORY_LIMIT,
+    IMAGE,
+    CONFIG,
+    CONTAINERS,
+)
+# Annotations under our prefix that are not overrides but are still ours.
+_KNOWN_OTHER = (names.STATUS_ANNOTATION, names.MANAGED_ANNOTATION)
+
+# An OCI image reference: optional registry host[:port]/, lower-case path components,
+# optional tag, optional sha256 digest. Deliberately strict: whitespace, quotes and
+# newlines never pass.
+_IMAGE = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[a-f0-9]{64})?$"
+)
+# A ConfigMap name is a DNS-1123 subdomain.
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A fallback the injector took: ``reason`` is a short code for metrics and spans,
+    ``message`` the line a user reads in kubectl's warnings.
+    """
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PodOverrides:
+    """The effective per-pod values after validation; defaults where nothing valid was set.
+
+    ``containers`` is ``None`` when every app container gets the env vars.
+    """
+
+    service_name: str | None
+    sidecar_mode: SidecarMode
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+    image: str
+    config_map: str
+    containers: tuple[str, ...] | None
+
+
+def read_overrides(
+    annotations: Mapping[str, str],
+    settings: InjectionSettings,
+    app_containers: Sequence[str],
+) -> tuple[PodOverrides, list[Notice]]:
+    """Validate the pod's override annotations against ``settings``.
+
+    Returns the effective overrides and a notice per rejected or unknown annotation.
+    """
+    warnings: list[Notice] = []
+
+    def fallback(key: str, value: str, why: str, default: object) -> None:
+        shown = value if len(value) <= 64 else value[:61] + "..."
+        short = key.removeprefix(names.ANNOTATION_PREFIX)
+        warnings.append(Notice(f"invalid-{short}", f"{key}: {shown!r} {why}; using the default {default}"))
+
+    def text(key: str) -> str | None:
+        value = annotations.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # Unquoted YAML numbers (cpu-limit: 1) in manifests given to ``inject``.
+            return str(value)
+        return value.strip() if isinstance(value, str) else None
+
+    service_name = text(SERVICE_NAME)
+    if service_name is not None and not (0 < len(service_name) <= 255 and _PRINTABLE.match(service_name)):
+        fallback(SERVICE_NAME, service_name, "is not a usable service name", "derived from the pod")
+        service_name = None
+
+    mode: SidecarMode = settings.sidecar_mode
+    raw_mode = text(SIDECAR_MODE)
+    if raw_mode is not None:
+        if raw_mode in SIDECAR_MODES:
+            mode = "native" if raw_mode == "native" else "container"
+        else:
+            fallback(SIDECAR_MODE, raw_mode, "is not native or container", mode)
+
+    quantities: dict[str, str] = {}
+    for key, default in (
+        (CPU_REQUEST, settings.sidecar_cpu_request),
+        (CPU_LIMIT, settings.sidecar_cpu_limit),
+        (MEMORY_REQUEST, settings.sidecar_memory_request),
+        (MEMORY_LIMIT, settings.sidecar_memory_limit),
+    ):
+        value = text(key)
+        quantities[key] = default
+        if value is None:
+            continue
+        try:
+            if parse_quantity(value) == 0 and key in (CPU_LIMIT, MEMORY_LIMIT):
+                raise QuantityError("is zero, which no container can run with")
+            quantities[key] = value
+        except QuantityError as err:
+            fallback(key, value, _why(err, value), default)
+
+    for request_key, limit_key, request_default, limit_default in (
+        (CPU_REQUEST, CPU_LIMIT, settings.sidecar_cpu_request, settings.sidecar_cpu_limit),
+        (MEMORY_REQUEST, MEMORY_LIMIT, settings.sidecar_memory_request, settings.sidecar_memory_limit),
+    ):
+        if parse_quantity(quantities[request_key]) > parse_quantity(quantities[limit_key]):
+            # The apiserver rejects request > limit, and a pod must never be lost to a typo.
+            warnings.append(
+                Notice(
+                    f"invalid-{request_key.removeprefix(names.ANNOTATION_PREFIX)}",
+                    f"{request_key}: {quantities[request_key]} exceeds the limit "
+                    f"{quantities[limit_key]}; using the defaults {request_default} and {limit_default}",
+                )
+            )
+            quantities[request_key], quantities[limit_key] = request_default, limit_default
+
+    image = settings.sidecar_image
+    raw_image = text(IMAGE)
+    if raw_image is not None:
+        if len(raw_image) <= 512 and _IMAGE.match(raw_image):
+            image = raw_image
+        else:
+            fallback(IMAGE, raw_image, "is not an image reference", image)
+
+    config_map = settings.config_map
+    raw_config = text(CONFIG)
+    if raw_config is not None:
+        if len(raw_config) <= 253 and _DNS_SUBDOMAIN.match(raw_config):
+            config_map = raw_config
+        else:
+            fallback(CONFIG, raw_config, "is not a ConfigMap name", config_map)
+
+    containers: tuple[str, ...] | None = None
+    raw_containers = text(CONTAINERS)
+    if raw_containers is not None:
+        wanted = [c.strip() for c in raw_containers.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in app_containers]
+        found = tuple(dict.fromkeys(c for c in wanted if c in app_containers))
+        if not found:
+            fallback(CONTAINERS, raw_containers, "names no app container", "all app containers")
+        else:
+            containers = found
+            if unknown:
+                warnings.append(
+                    Notice("unknown-container", f"{CONTAINERS}: no app container named {', '.join(unknown)}; ignored")
+                )
+
+    for key in sorted(annotations):
+        if key.startswith(names.ANNOTATION_PREFIX) and key not in OVERRIDE_ANNOTATIONS + _KNOWN_OTHER:
+            known = ", ".join(a.removeprefix(names.ANNOTATION_PREFIX) for a in OVERRIDE_ANNOTATIONS)
+            warnings.append(Notice("unknown-annotation", f"{key}: unknown annotation, ignored (known: {known})"))
+
+    overrides = PodOverrides(
+        service_name=service_name,
+        sidecar_mode=mode,
+        cpu_request=quantities[CPU_REQUEST],
+        cpu_limit=quantities[CPU_LIMIT],
+        memory_request=quantities[MEMORY_REQUEST],
+        memory_limit=quantities[MEMORY_LIMIT],
+        image=image,
+        config_map=config_map,
+        containers=containers,
+    )
+    return overrides, warnings
+
+
+def _why(err: QuantityError, value: str) -> str:
+    # QuantityError messages start with the quoted value; the fallback line quotes it already.
+    return str(err).removeprefix(f"{value!r} ")
