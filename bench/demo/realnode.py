@@ -106,8 +106,9 @@ def walkthrough(cluster: NodeCluster, injector: LocalInjector, say: Callable[[st
     kubectl("label", "namespace", NAMESPACE, "tracing=enabled")
     wait_for(
         "the collector config copy",
-        lambda: cluster.kubectl("get", "configmap", "otel-collector-sidecar", "-n", NAMESPACE, check=False).returncode
-        == 0,
+        lambda: (
+            cluster.kubectl("get", "configmap", "otel-collector-sidecar", "-n", NAMESPACE, check=False).returncode == 0
+        ),
         timeout=30,
     )
 
@@ -145,9 +146,9 @@ def walkthrough(cluster: NodeCluster, injector: LocalInjector, say: Callable[[st
     kubectl("apply", "-f", "-", stdin=json.dumps(_job(image)), shown="kubectl apply -f nightly-report.yaml")
     started = time.monotonic()
     wait_for("Job nightly-report to complete", lambda: _job_complete(cluster), timeout=120, interval=0.5)
-    pod = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", "job-name=nightly-report", "-o", "json").stdout)[
-        "items"
-    ][0]
+    pod = json.loads(
+        cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", "job-name=nightly-report", "-o", "json").stdout
+    )["items"][0]
     sidecar = _status(pod, SIDECAR)["state"].get("terminated", {})
     report = _status(pod, "report")["state"].get("terminated", {})
     say(

@@ -59,8 +59,10 @@ def namespace(cluster: NodeCluster, node_injector: LocalInjector) -> Callable[..
 
             wait_for(
                 f"the collector ConfigMap in {name}",
-                lambda: cluster.kubectl("get", "configmap", "otel-collector-sidecar", "-n", name, check=False).returncode
-                == 0,
+                lambda: (
+                    cluster.kubectl("get", "configmap", "otel-collector-sidecar", "-n", name, check=False).returncode
+                    == 0
+                ),
                 timeout=30,
             )
         return name

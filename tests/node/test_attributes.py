@@ -13,9 +13,7 @@ from tests.node.support import apply, find_spans, job, pods, resource, unique, w
 pytestmark = pytest.mark.e2e
 
 
-def test_user_attributes_merge_and_user_service_name_wins(
-    cluster: NodeCluster, namespace: Callable[..., str]
-) -> None:
+def test_user_attributes_merge_and_user_service_name_wins(cluster: NodeCluster, namespace: Callable[..., str]) -> None:
     ns = namespace()
     name, span, service = unique("attrs"), unique("span"), unique("users-own-name")
     env = {"OTEL_RESOURCE_ATTRIBUTES": "team=payments,deployment.environment=bench", "OTEL_SERVICE_NAME": service}

@@ -89,7 +89,12 @@ def test_container_mode_job_never_completes_and_admission_warns(
             "annotations": template["metadata"]["annotations"],
             "labels": {"job-name": name},
             "ownerReferences": [
-                {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": pod["metadata"]["ownerReferences"][0]["uid"]}
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": name,
+                    "uid": pod["metadata"]["ownerReferences"][0]["uid"],
+                }
             ],
         },
         "spec": template["spec"],

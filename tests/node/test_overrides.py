@@ -40,7 +40,9 @@ def test_default_and_every_accepted_override_start(cluster: NodeCluster, namespa
         "config": {P + "config": "my-collector-config"},
     }
     names = {variant: unique(variant.replace("_", "-")[:20]) for variant in variants}
-    apply(cluster, *(deployment(names[v], ns, cluster.images.demo_app.name, annotations=a) for v, a in variants.items()))
+    apply(
+        cluster, *(deployment(names[v], ns, cluster.images.demo_app.name, annotations=a) for v, a in variants.items())
+    )
     failures = []
     for variant, name in names.items():
         try:

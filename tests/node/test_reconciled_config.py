@@ -67,7 +67,9 @@ def test_source_change_reaches_running_collectors_after_stale_restart(
         apply(cluster, changed)
         wait_for(
             "the reconciler to copy the new config",
-            lambda: MARK in cluster.kubectl("get", "configmap", "otel-collector-sidecar", "-n", ns, "-o", "yaml").stdout,
+            lambda: (
+                MARK in cluster.kubectl("get", "configmap", "otel-collector-sidecar", "-n", ns, "-o", "yaml").stdout
+            ),
             timeout=30,
         )
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "POD_NAMESPACE": INJECTOR_NAMESPACE}

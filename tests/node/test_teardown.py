@@ -25,8 +25,16 @@ def test_teardown_restores_the_machine() -> None:
         apply(cluster, job(name, "teardown", cluster.images.demo_app.name, "teardown"))
         wait_job_complete(cluster, "teardown", name)
         # A pod that is still running at teardown, with its shim, cgroups and mounts.
-        cluster.kubectl("run", "-n", "teardown", "sleeper", f"--image={cluster.images.demo_app.name}",
-                        "--image-pull-policy=Never", "--", "serve")
+        cluster.kubectl(
+            "run",
+            "-n",
+            "teardown",
+            "sleeper",
+            f"--image={cluster.images.demo_app.name}",
+            "--image-pull-policy=Never",
+            "--",
+            "serve",
+        )
         during = hoststate.capture(workdir)
     after = hoststate.capture(workdir)
     # Negative control: the snapshot does see a running node (its cgroups, processes and

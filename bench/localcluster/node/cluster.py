@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import shutil
 import ssl
 import time
-import http.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +305,9 @@ class NodeCluster(ControlPlane):
         cni_conf = paths.base / "net.d"
         cni.write_conflist(cni_conf, node.index)
         paths.config.write_text(
-            containerd.config_toml(paths, cni_bin_dir=node_bin, cni_conf_dir=cni_conf, pause_image=self.images.pause.name),
+            containerd.config_toml(
+                paths, cni_bin_dir=node_bin, cni_conf_dir=cni_conf, pause_image=self.images.pause.name
+            ),
             encoding="utf-8",
         )
         ctr = self.binaries.path("ctr")
@@ -395,7 +397,7 @@ class NodeCluster(ControlPlane):
             if ready >= self._node_count:
                 return
             if time.monotonic() > deadline:
-                raise ControlPlaneError(self._failure_report(f"{self._node_count} node(s) not Ready in {timeout:.0f}s"))
+                raise ControlPlaneError(self.failure_report(f"{self._node_count} node(s) not Ready in {timeout:.0f}s"))
             time.sleep(0.25)
 
 
@@ -429,5 +431,3 @@ def _https_ok(port: int, path: str = "/healthz") -> Callable[[], bool]:
             conn.close()
 
     return ready
-
-

@@ -126,9 +126,7 @@ def argv(containerd: Path, paths: ContainerdPaths) -> list[str]:
     return [str(containerd), "--config", str(paths.config)]
 
 
-def import_image(
-    ctr: Path, paths: ContainerdPaths, archive: Path, *, enter: list[str], timeout: float = 120.0
-) -> str:
+def import_image(ctr: Path, paths: ContainerdPaths, archive: Path, *, enter: list[str], timeout: float = 120.0) -> str:
     """Import a docker-archive tarball into the CRI's image namespace (``k8s.io``).
 
     ``enter`` is the prefix that runs a command inside the node's namespaces (ctr talks to

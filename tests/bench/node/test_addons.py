@@ -8,7 +8,9 @@ from bench.localcluster.node import addons
 
 
 def test_corefile_has_no_forward_and_binds_the_node_address(tmp_path: Path) -> None:
-    text = addons.corefile(address="10.200.0.1", kubeconfig=tmp_path / "k", ready_port=1234, reverse_zones=("0.0.10.in-addr.arpa",))
+    text = addons.corefile(
+        address="10.200.0.1", kubeconfig=tmp_path / "k", ready_port=1234, reverse_zones=("0.0.10.in-addr.arpa",)
+    )
     assert not any(line.split()[:1] == ["forward"] for line in text.splitlines()), text
     assert "bind 10.200.0.1" in text
     # One server block, for the cluster zone and the reverse zone: any other name matches
@@ -22,7 +24,12 @@ def test_kube_proxy_leaves_conntrack_sysctls_alone(tmp_path: Path) -> None:
     config = addons.kube_proxy_configuration(
         kubeconfig=tmp_path / "k", node_name="node-1", cluster_cidr="10.88.0.0/16", healthz_port=1, metrics_port=2
     )
-    assert config["conntrack"] == {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"}
+    assert config["conntrack"] == {
+        "maxPerCore": 0,
+        "min": 0,
+        "tcpEstablishedTimeout": "0s",
+        "tcpCloseWaitTimeout": "0s",
+    }
     assert config["healthzBindAddress"] == "127.0.0.1:1"
     assert config["mode"] == "iptables"
 

@@ -10,7 +10,9 @@ from bench.localcluster.node import containerd
 
 def _config(tmp_path: Path) -> dict[str, object]:
     paths = containerd.ContainerdPaths(tmp_path)
-    text = containerd.config_toml(paths, cni_bin_dir=tmp_path / "bin", cni_conf_dir=tmp_path / "net.d", pause_image="x/pause:1")
+    text = containerd.config_toml(
+        paths, cni_bin_dir=tmp_path / "bin", cni_conf_dir=tmp_path / "net.d", pause_image="x/pause:1"
+    )
     return tomllib.loads(text)
 
 

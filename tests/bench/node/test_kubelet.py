@@ -45,6 +45,8 @@ def test_traces_everything(tmp_path: Path) -> None:
 
 
 def test_argv_names_the_node(tmp_path: Path) -> None:
-    argv = kubelet.argv(tmp_path / "kubelet", kubelet.KubeletPaths(tmp_path), node_name="node-1", node_address="10.200.0.1")
+    argv = kubelet.argv(
+        tmp_path / "kubelet", kubelet.KubeletPaths(tmp_path), node_name="node-1", node_address="10.200.0.1"
+    )
     assert "--hostname-override=node-1" in argv
     assert "--node-ip=10.200.0.1" in argv

@@ -38,7 +38,9 @@ def test_relay_reaches_a_server_inside_the_namespace(tmp_path: Path) -> None:
         time.sleep(0.5)
         with pytest.raises(OSError):
             _get(port)
-        relay = subprocess.Popen([sys.executable, "-m", "bench.localcluster.node.relay", f"--netns={ns.net}", str(port)])
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "bench.localcluster.node.relay", f"--netns={ns.net}", str(port)]
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
