@@ -147,6 +147,10 @@ class NodeCluster(ControlPlane):
     def controllers(self) -> tuple[str, ...]:
         return (*super().controllers(), *NODE_CONTROLLERS)
 
+    def authorization_modes(self) -> tuple[str, ...]:
+        # The Node authorizer lets each kubelet read only what its own pods need.
+        return ("Node", "RBAC")
+
     def apiserver_node_args(self) -> list[str]:
         pki = self.workdir / "pki"
         client = self.certificate_authority.issue(
@@ -154,7 +158,6 @@ class NodeCluster(ControlPlane):
         )
         cert, key = client.write(pki, "apiserver-kubelet-client")
         return [
-            "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction",
             f"--kubelet-client-certificate={cert}",
             f"--kubelet-client-key={key}",
