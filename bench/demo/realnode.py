@@ -213,7 +213,7 @@ def _render_app_trace(trace: dict[str, Any]) -> list[str]:
     roots: list[str] = []
     for span in trace["spans"]:
         parent = next((r["spanID"] for r in span.get("references", []) if r["refType"] == "CHILD_OF"), None)
-        if parent in spans:
+        if parent is not None and parent in spans:
             children.setdefault(parent, []).append(span["spanID"])
         else:
             roots.append(span["spanID"])

@@ -140,7 +140,8 @@ def wait_job_complete(cluster: NodeCluster, namespace: str, name: str, timeout: 
                 return item
         return None
 
-    return _wait(cluster, namespace, f"Job {namespace}/{name} Complete", complete, timeout)
+    result: dict[str, Any] = _wait(cluster, namespace, f"Job {namespace}/{name} Complete", complete, timeout)
+    return result
 
 
 def pods(cluster: NodeCluster, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -160,7 +161,8 @@ def wait_pod_ready(cluster: NodeCluster, namespace: str, selector: str, timeout:
                     return pod
         return None
 
-    return _wait(cluster, namespace, f"a Ready pod {selector} in {namespace}", ready, timeout)
+    result: dict[str, Any] = _wait(cluster, namespace, f"a Ready pod {selector} in {namespace}", ready, timeout)
+    return result
 
 
 def _wait(cluster: NodeCluster, namespace: str, what: str, probe: Callable[[], Any], timeout: float) -> Any:

@@ -68,7 +68,7 @@ def test_container_mode_job_never_completes_and_admission_warns(
         if not found:
             return False
         state = container_status(found[0], "app").get("state", {})
-        return state.get("terminated", {}).get("exitCode") == 0
+        return bool(state.get("terminated", {}).get("exitCode") == 0)
 
     from tests.support import wait_for
 

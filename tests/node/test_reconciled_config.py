@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -24,8 +25,8 @@ REQUEST = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.
 MARK = "bench.config.revision"
 
 
-def _source(cluster: NodeCluster) -> dict[str, object]:
-    data: dict[str, object] = json.loads(
+def _source(cluster: NodeCluster) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
         cluster.kubectl("get", "configmap", SOURCE, "-n", INJECTOR_NAMESPACE, "-o", "json").stdout
     )
     return data
@@ -62,7 +63,7 @@ def test_source_change_reaches_running_collectors_after_stale_restart(
     config["processors"]["resource"]["attributes"].append({"key": MARK, "value": "2", "action": "upsert"})
     changed = {**original, "data": {**data, "config.yaml": yaml.safe_dump(config)}}
     for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
-        changed["metadata"].pop(key, None)  # type: ignore[union-attr]
+        changed["metadata"].pop(key, None)
     try:
         apply(cluster, changed)
         wait_for(
@@ -94,5 +95,5 @@ def test_source_change_reaches_running_collectors_after_stale_restart(
     finally:
         restore = {**original}
         for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
-            restore["metadata"].pop(key, None)  # type: ignore[union-attr]
+            restore["metadata"].pop(key, None)
         apply(cluster, restore)

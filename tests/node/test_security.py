@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_negative_control_restricted_namespace_rejects_a_root_pod(
 ) -> None:
     ns = namespace(labels=RESTRICTED)
     manifest = deployment(unique("root"), ns, cluster.images.demo_app.name)
-    pod = {
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": unique("root"), "namespace": ns},

@@ -30,6 +30,10 @@ from webhook.core.sidecar import build_sidecar, build_volume
 from webhook.core.workload import Workload, infer_workload
 
 
+#: Workload kinds whose pods are meant to run to completion.
+_RUN_TO_COMPLETION = frozenset({"Job", "CronJob"})
+
+
 @dataclass(frozen=True)
 class InjectionResult:
     """The outcome of :func:`inject_pod`.
@@ -115,6 +119,17 @@ def mutate(
         workload=workload if workload is not None else infer_workload(pod),
         service_name=pod_service_name(overrides.service_name, labels),
     )
+    job_kind = identity.workload.kind if identity.workload is not None else ""
+    if overrides.sidecar_mode == "container" and job_kind in _RUN_TO_COMPLETION:
+        # Still injected (tracing never blocks a pod), but the user must hear it: a plain
+        # container never exits, so the pod never completes and neither does the Job.
+        notices.append(
+            Notice(
+                "container-mode-job",
+                f"sidecar-mode container on a {job_kind}'s pod: the collector container never exits, so the "
+                "pod never completes; use sidecar-mode native (Kubernetes 1.29+)",
+            )
+        )
     selected = set(overrides.containers) if overrides.containers is not None else set(app_names)
     env_added: dict[str, tuple[str, ...]] = {}
     for container in app_containers:

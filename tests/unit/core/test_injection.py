@@ -319,3 +319,33 @@ def test_same_input_same_output() -> None:
     first = inject_pod(make_pod(), SETTINGS, namespace="shop")
     second = inject_pod(make_pod(), SETTINGS, namespace="shop")
     assert first == second
+
+
+def test_container_mode_on_a_job_pod_warns_but_injects() -> None:
+    pod = {
+        "metadata": {
+            "name": "report-x1",
+            "annotations": {"otel-injector.io/sidecar-mode": "container"},
+            "ownerReferences": [{"kind": "Job", "name": "report", "controller": True}],
+        },
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "report", "image": "r:1"}]},
+    }
+    result = inject_pod(pod, InjectionSettings(), namespace="batch")
+    assert result.injected
+    assert "container-mode-job" in [n.reason for n in result.notices]
+    assert any("never completes" in w for w in result.warnings)
+
+
+def test_negative_control_native_mode_job_and_container_mode_deployment_do_not_warn() -> None:
+    job_pod = {
+        "metadata": {"name": "report-x1", "ownerReferences": [{"kind": "Job", "name": "report", "controller": True}]},
+        "spec": {"containers": [{"name": "report", "image": "r:1"}]},
+    }
+    plain = {
+        "metadata": {"name": "web", "annotations": {"otel-injector.io/sidecar-mode": "container"}},
+        "spec": {"containers": [{"name": "web", "image": "w:1"}]},
+    }
+    for pod in (job_pod, plain):
+        result = inject_pod(pod, InjectionSettings(), namespace="shop")
+        assert result.injected
+        assert "container-mode-job" not in [n.reason for n in result.notices]
