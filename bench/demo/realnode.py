@@ -14,14 +14,16 @@ manifests below name no endpoint, service name or attribute.
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
 import json
+import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.localcluster.injector import LocalInjector, wait_for
-from bench.localcluster.node.cluster import NodeCluster
+from bench.localcluster.injector import LocalInjector, install, wait_for
+from bench.localcluster.node.cluster import NodeCluster, node_support_problem
 
 NAMESPACE = "shop"
 APP_PORT = 8080
@@ -236,6 +238,44 @@ def _render_app_trace(trace: dict[str, Any]) -> list[str]:
     return lines
 
 
-def now() -> str:
-    """UTC wall-clock time for log lines."""
-    return dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+def run(args: argparse.Namespace) -> int:
+    """``make demo``: the story on a real node, or, where the machine cannot run one, a
+    one-line reason and the node-less story. 0 when every step succeeded."""
+    from bench.demo import story
+    from bench.localcluster.controlplane import ControlPlaneError
+
+    problem = node_support_problem()
+    if problem is not None:
+        story.say(f"No node on this machine ({problem}): showing the admission side only.")
+        return story.run(args)
+
+    def on_sigterm(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    say = story.say
+    started = time.monotonic()
+    say("otel-injector demo: building or reusing the cluster's binaries and images (a cold build takes minutes)")
+    try:
+        with NodeCluster(log=lambda m: say(f"  {m}")) as cluster:
+            injector = install(cluster, log=lambda m: say(f"  {m}"))
+            up = time.monotonic() - started
+            say(f"\nThe cluster runs (a real node, CoreDNS, kube-proxy, Jaeger) after {up:.0f}s.")
+            say("In any shell:")
+            for line in access_lines(cluster):
+                say(f"  {line}")
+            walkthrough(cluster, injector, say)
+            say(f"\nDemo finished in {time.monotonic() - started:.0f}s.")
+            if args.once:
+                return 0
+            say("\nEverything keeps running; press Ctrl-C to stop and clean up. In any shell:")
+            for line in access_lines(cluster):
+                say(f"  {line}")
+            while True:
+                time.sleep(3600)
+    except ControlPlaneError as err:
+        print(f"\notel-injector demo failed:\n{err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        say("\nStopped; processes, mounts, namespaces and cgroups are cleaned up.")
+        return 0
