@@ -15,7 +15,7 @@ def test_every_kind_of_difference_is_reported() -> None:
     before = hoststate.capture()
     after = replace(
         before,
-        sysctls={**before.sysctls, "kernel.panic": "10"},
+        sysctls={**before.sysctls, "kernel.panic": str(int(before.sysctls["kernel.panic"]) + 1)},
         mounts=before.mounts | {"/x/ns/net"},
         paths=before.paths | {"/var/lib/kubelet"},
         cgroups=before.cgroups | {"/sys/fs/cgroup/memory/kubepods"},
