@@ -237,7 +237,7 @@ def jaeger_ready(query_http: int) -> Callable[[], bool]:
 
 
 def kubeconfig(
-    server_url: str, ca_cert: Path, user: str, credentials: Mapping[str, str], cluster: str, context: str
+    server_url: str, ca_cert: Path, user: str, credentials: Mapping[str, str], *, cluster: str, context: str
 ) -> str:
     """A kubeconfig for ``server_url`` with one ``user`` and its ``credentials``."""
     config = {

@@ -389,7 +389,9 @@ class ControlPlane:
     ) -> str:
         """A kubeconfig for this control plane with one ``user`` (its ``credentials``, e.g.
         ``{"token": ...}``), named ``cluster`` and ``context``."""
-        return components.kubeconfig(self.server_url, self.ca_cert_path, user, credentials, cluster, context)
+        return components.kubeconfig(
+            self.server_url, self.ca_cert_path, user, credentials, cluster=cluster, context=context
+        )
 
     def _start_managed(
         self,

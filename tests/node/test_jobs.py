@@ -8,8 +8,17 @@ from collections.abc import Callable
 import pytest
 
 from bench.localcluster.node.cluster import NodeCluster
-from tests.node.support import apply, container_status, find_spans, job, no_spans, pods, resource, unique
-from tests.node.support import wait_job_complete
+from tests.node.support import (
+    apply,
+    container_status,
+    find_spans,
+    job,
+    no_spans,
+    pods,
+    resource,
+    unique,
+    wait_job_complete,
+)
 
 pytestmark = pytest.mark.e2e
 

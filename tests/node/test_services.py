@@ -8,8 +8,17 @@ from collections.abc import Callable
 import pytest
 
 from bench.localcluster.node.cluster import NodeCluster
-from tests.node.support import APP_PORT, DOWNSTREAM_ENV, apply, deployment, python_in, resource, service, unique
-from tests.node.support import wait_pod_ready
+from tests.node.support import (
+    APP_PORT,
+    DOWNSTREAM_ENV,
+    apply,
+    deployment,
+    python_in,
+    resource,
+    service,
+    unique,
+    wait_pod_ready,
+)
 from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -29,7 +29,6 @@ from webhook.core.settings import InjectionSettings, SidecarMode
 from webhook.core.sidecar import build_sidecar, build_volume
 from webhook.core.workload import Workload, infer_workload
 
-
 #: Workload kinds whose pods are meant to run to completion.
 _RUN_TO_COMPLETION = frozenset({"Job", "CronJob"})
 

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import http.client
 import json
 import os
 import shutil
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.localcluster import binaries as _binaries
+from bench.localcluster import components
 from bench.localcluster.controlplane import ControlPlane, ControlPlaneError, ManagedProcess, free_port
 from bench.localcluster.node import addons, cni, containerd, hoststate, kubelet, runrecord
 from bench.localcluster.node.namespaces import NODE_ADDRESSES, NamespaceError, RunNamespaces
@@ -190,7 +189,7 @@ class NodeCluster(ControlPlane):
             "kube-scheduler": free_port(),
             "coredns-ready": free_port(),
             **{f"kubelet-{i}": free_port() for i in range(self._node_count)},
-            **{f"kube-proxy-{i}": free_port() for i in range(self._node_count)},
+            "kube-proxy-0": free_port(),
         }
         self.expose(*ports, *self._extra_ports.values())
         from bench.localcluster.images import build_images
@@ -284,7 +283,9 @@ class NodeCluster(ControlPlane):
         argv = addons.scheduler_argv(
             self.binaries.path("kube-scheduler"), kubeconfig=config, port=port, cert_dir=self.workdir / "sched-certs"
         )
-        self._start_managed("kube-scheduler", argv, ready=_https_ok(port), timeout=60, cwd=self.workdir)
+        self._start_managed(
+            "kube-scheduler", argv, ready=components.http_ok(port, tls=True), timeout=60, cwd=self.workdir
+        )
 
     def _start_node(self, index: int, node_bin: Path) -> None:
         name = f"node-{index + 1}"
@@ -299,7 +300,10 @@ class NodeCluster(ControlPlane):
         )
         self._start_containerd(node, node_bin)
         self._start_kubelet(node)
-        self._start_kube_proxy(node)
+        if index == 0:
+            # All nodes share the run's one network namespace, hence one set of iptables
+            # rules: a second kube-proxy would only rewrite the same chains.
+            self._start_kube_proxy(node)
         self.nodes.append(node)
 
     def _start_containerd(self, node: Node, node_bin: Path) -> None:
@@ -357,7 +361,7 @@ class NodeCluster(ControlPlane):
         )
         kubelet.write_configuration(paths, config)
         argv = kubelet.argv(self.binaries.path("kubelet"), paths, node_name=node.name, node_address=node.address)
-        self._start_managed(f"kubelet-{node.name}", argv, ready=_http_ok(port), timeout=90, cwd=paths.base)
+        self._start_managed(f"kubelet-{node.name}", argv, ready=components.http_ok(port), timeout=90, cwd=paths.base)
 
     def _start_kube_proxy(self, node: Node) -> None:
         port = self._extra_ports[f"kube-proxy-{node.index}"]
@@ -371,7 +375,7 @@ class NodeCluster(ControlPlane):
         )
         config = addons.write_json(self.workdir / node.name / "kube-proxy.json", document)
         argv = addons.kube_proxy_argv(self.binaries.path("kube-proxy"), config)
-        self._start_managed(f"kube-proxy-{node.name}", argv, ready=_http_ok(port, "/healthz"), timeout=60)
+        self._start_managed(f"kube-proxy-{node.name}", argv, ready=components.http_ok(port), timeout=60)
 
     def _start_coredns(self) -> None:
         port = self._extra_ports["coredns-ready"]
@@ -386,7 +390,7 @@ class NodeCluster(ControlPlane):
             encoding="utf-8",
         )
         argv = addons.coredns_argv(self.binaries.path("coredns"), corefile)
-        self._start_managed("coredns", argv, ready=_http_ok(port, "/ready"), timeout=60, cwd=self.workdir)
+        self._start_managed("coredns", argv, ready=components.http_ok(port, "/ready"), timeout=60, cwd=self.workdir)
 
     def _wait_nodes_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -402,35 +406,3 @@ class NodeCluster(ControlPlane):
             if time.monotonic() > deadline:
                 raise ControlPlaneError(self.failure_report(f"{self._node_count} node(s) not Ready in {timeout:.0f}s"))
             time.sleep(0.25)
-
-
-def _http_ok(port: int, path: str = "/healthz") -> Callable[[], bool]:
-    def ready() -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            resp.read()
-            return resp.status == 200
-        finally:
-            conn.close()
-
-    return ready
-
-
-def _https_ok(port: int, path: str = "/healthz") -> Callable[[], bool]:
-    insecure = ssl.create_default_context()
-    insecure.check_hostname = False
-    insecure.verify_mode = ssl.CERT_NONE
-
-    def ready() -> bool:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, context=insecure, timeout=2)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            resp.read()
-            return resp.status == 200
-        finally:
-            conn.close()
-
-    return ready
