@@ -36,7 +36,7 @@ def test_relay_reaches_a_server_inside_the_namespace(tmp_path: Path) -> None:
     try:
         # Negative control: without the relay nothing answers on the machine's loopback.
         time.sleep(0.5)
-        with pytest.raises(OSError, match="refused|reset|closed|Connection"):
+        with pytest.raises(OSError, match=r"[Rr]efused"):
             _get(port)
         relay = subprocess.Popen(
             [sys.executable, "-m", "bench.localcluster.node.relay", f"--netns={ns.net}", str(port)]
