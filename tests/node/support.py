@@ -188,6 +188,15 @@ def container_status(pod: Mapping[str, Any], name: str) -> dict[str, Any]:
     raise AssertionError(f"pod {pod['metadata']['name']} has no status for container {name}")
 
 
+def container_state(pod: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The ``state`` of container ``name``, or {} while the kubelet has reported none yet."""
+    status = pod.get("status", {})
+    for entry in [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]:
+        if entry["name"] == name:
+            return dict(entry.get("state") or {})
+    return {}
+
+
 def exec_in(cluster: NodeCluster, namespace: str, pod: str, container: str, *command: str) -> str:
     """``kubectl exec`` and return stdout (through the apiserver and kubelet, as a user does)."""
     return cluster.kubectl("exec", "-n", namespace, pod, "-c", container, "--", *command).stdout

@@ -76,7 +76,7 @@ def test_container_mode_job_never_completes_and_admission_warns(
         found = pods(cluster, ns, f"job-name={name}")
         if not found:
             return False
-        state = container_status(found[0], "app").get("state", {})
+        state = container_state(found[0], "app")
         return bool(state.get("terminated", {}).get("exitCode") == 0)
 
     from tests.support import wait_for

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from bench.localcluster.node.cluster import NodeCluster
-from tests.node.support import apply, container_status, deployment, pods, unique, wait_pod_ready
+from tests.node.support import apply, container_state, container_status, deployment, pods, unique, wait_pod_ready
 from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -49,7 +49,7 @@ def test_negative_control_a_sidecar_that_never_gets_ready_blocks_the_app(
 
     def sidecar_running() -> dict[str, object] | None:
         found = pods(cluster, ns, f"app.kubernetes.io/name={name}")
-        if found and container_status(found[0], "otel-collector").get("state", {}).get("running"):
+        if found and container_state(found[0], "otel-collector").get("running"):
             return found[0]
         return None
 
@@ -59,4 +59,4 @@ def test_negative_control_a_sidecar_that_never_gets_ready_blocks_the_app(
     time.sleep(8)  # several probe periods
     (pod,) = pods(cluster, ns, f"app.kubernetes.io/name={name}")
     assert container_status(pod, "otel-collector")["started"] is False
-    assert "running" not in container_status(pod, "app").get("state", {}), "the app must wait for the sidecar"
+    assert "running" not in container_state(pod, "app"), "the app must wait for the sidecar"

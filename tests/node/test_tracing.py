@@ -21,4 +21,3 @@ def test_etcd_kubelet_and_containerd_send_spans(cluster: NodeCluster, namespace:
     # etcd's spans are its own gRPC server spans, not the apiserver's client view of them.
     etcd_ops = {span["operationName"] for _, span in find_spans(cluster, service="etcd")}
     assert any(op.startswith("etcdserverpb.") for op in etcd_ops), etcd_ops
-
