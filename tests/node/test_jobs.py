@@ -10,6 +10,7 @@ import pytest
 from bench.localcluster.node.cluster import NodeCluster
 from tests.node.support import (
     apply,
+    container_state,
     container_status,
     find_spans,
     job,
