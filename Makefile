@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo cluster test lint unit e2e binaries node-tools bench clean
+.PHONY: demo cluster test lint unit e2e binaries images node-tools bench clean
 
 # pip is only told the lock and the project; the stamp reinstalls when either changes.
 # The bench extra comes too: mypy checks bench/, which imports numpy and matplotlib.
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 binaries: $(STAMP)
 	$(BIN)/python -m bench.localcluster.binaries
+
+# The node's container images (pause, collector, demo app) as docker archives; needs root,
+# installs mmdebstrap with apt-get when missing.
+images: $(STAMP) binaries
+	$(BIN)/python -m bench.localcluster.images
 
 # A node needs Debian's runc and iptables (kube-proxy, kubelet). Installed when missing and
 # possible (root with apt-get); otherwise the node-less cluster runs and says why.

@@ -25,11 +25,16 @@ image and the step.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.localcluster.images.base import DEBIAN_BASE_IMAGE, build_debian_base_archive, debian_base_recipe
+from bench.localcluster.images.base import (
+    DEBIAN_BASE_IMAGE,
+    build_debian_base_archive,
+    debian_base_name,
+    debian_base_recipe,
+)
 from bench.localcluster.images.cache import Built, ImageBuildError, cached_build
 from bench.localcluster.images.collector import COLLECTOR_IMAGE, build_collector, collector_recipe
 from bench.localcluster.images.demoapp import DEMO_APP_IMAGE, build_demo_app, demo_app_recipe
@@ -138,14 +143,18 @@ def build_images(log: Callable[[str], None] = _stderr) -> Images:
     )
 
 
-def build_debian_base(log: Callable[[str], None] = _stderr) -> Image:
-    """The Debian bookworm minbase image (base.py), built or taken from the cache."""
+def build_debian_base(log: Callable[[str], None] = _stderr, packages: Sequence[str] = ()) -> Image:
+    """The Debian bookworm minbase image (base.py), built or taken from the cache.
+
+    ``packages`` (Debian package names) are installed too, and named in the image's tag.
+    """
+    name = debian_base_name(packages)
     return _image(
         cached_build(
-            slug="debian-base",
-            name=DEBIAN_BASE_IMAGE,
-            recipe=debian_base_recipe(log),
-            build=lambda workdir, archive: build_debian_base_archive(workdir, archive, log),
+            slug="-".join(["debian-base", *packages]),
+            name=name,
+            recipe=debian_base_recipe(log, packages),
+            build=lambda workdir, archive: build_debian_base_archive(workdir, archive, log, packages),
             log=log,
         )
     )

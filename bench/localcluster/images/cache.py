@@ -141,8 +141,13 @@ def cached_build(
         found = _read_meta(meta, archive)  # built by another process while this one waited
         if found is not None:
             return found
-        (directory / "work").mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=directory / "work"))
+        scratch = directory / "work"
+        scratch.mkdir(parents=True, exist_ok=True)
+        # Every build holds the lock, so whatever is in work/ now was left by a build
+        # that was killed: remove it.
+        for stale in scratch.iterdir():
+            shutil.rmtree(stale, ignore_errors=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=scratch))
         started = time.monotonic()
         try:
             log(f"[images] building {name}")

@@ -6,9 +6,13 @@ distribution. This image reproduces it as far as the Go module proxy allows:
 - ``/otelcol`` is the bench's own ``otelcol`` (bench/localcluster/binaries.py), built by
   the OpenTelemetry Collector Builder of the same release from the core distribution's
   manifest, so the binary that validates the sidecar config in the tests is the one the
-  sidecar runs. The upstream components whose modules the proxy does not serve at this
-  release are listed in :data:`~bench.localcluster.binaries.OTELCOL_MISSING_COMPONENTS`
-  and in the image label ``io.otel-injector.bench.missing-components``.
+  sidecar runs. The component list follows the newest copy of upstream's manifest that
+  could be consulted (v0.139.0's; the v0.162.0 file was not available), every module at
+  v0.162.0. The upstream components whose modules the proxy does not serve at this
+  release are left out, listed in :data:`~bench.localcluster.binaries.OTELCOL_MISSING_COMPONENTS`
+  and in the image label ``io.otel-injector.bench.missing-components``: the receivers
+  hostmetrics and kafka, the processors attributes, filter and span, the exporters kafka,
+  prometheus and zipkin.
 - As upstream's Dockerfile: ``FROM scratch``, user 10001, the CA bundle at
   /etc/ssl/certs/ca-certificates.crt (upstream copies Alpine's; this is Debian's, from
   the build machine: both are the Mozilla CA list), the distribution's default config at
@@ -96,7 +100,8 @@ def build_collector(workdir: Path, archive_path: Path, log: Callable[[str], None
             "org.opencontainers.image.licenses": "Apache-2.0",
             "io.otel-injector.bench.built-from": (
                 f"OpenTelemetry Collector Builder {binaries.OTELCOL_BUILDER_VERSION}, core distribution "
-                "manifest in bench/localcluster/gomod/otelcol-builder.yaml.tmpl"
+                "manifest (component list of upstream's v0.139.0 manifest) in "
+                "bench/localcluster/gomod/otelcol-builder.yaml.tmpl"
             ),
             "io.otel-injector.bench.missing-components": missing_components(),
         },

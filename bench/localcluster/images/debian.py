@@ -15,6 +15,10 @@ to; what no container image should carry is left out: device nodes (the runtime 
 /dev), the build host's resolv.conf and hostname (empty files stand in for the
 runtime's bind mounts), apt's downloaded .debs, manual pages, info pages and
 translations. The copyright files under /usr/share/doc stay.
+
+The packages are whatever the mirror serves when the image is built (bookworm plus its
+updates), so a rebuild after a Debian update gives another digest for the same recipe;
+the images' labels list the exact package versions they hold.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ _APT_TIMEOUT = 600
 _ARCHIVES = "var/cache/apt/archives"
 #: Paths (relative to the rootfs) left out of every layer; see the module docstring.
 _DROPPED_DIRS = ("dev", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian", "var/cache/apt")
+_MERGED_USR_HOOK = Path("/usr/share/mmdebstrap/hooks/merged-usr")
 _DEB = re.compile(r"^(?P<name>[^_]+)_(?P<version>[^_]+)_(?P<arch>[^_.]+)\.deb$")
 
 
@@ -76,7 +81,25 @@ def mmdebstrap_version(log: Callable[[str], None]) -> str:
     return result.stdout.strip()
 
 
+def _installed(root: Path) -> list[str]:
+    """name=version of every package dpkg's database in ``root`` records as installed."""
+    try:
+        text = (root / "var/lib/dpkg/status").read_text(encoding="utf-8")
+    except OSError:
+        return []
+    found: list[str] = []
+    for stanza in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[:1] != " ")
+        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+            found.append(f"{fields['Package']}={fields.get('Version', '')}")
+    return sorted(found)
+
+
 def _package_list(root: Path) -> tuple[str, ...]:
+    installed = _installed(root)
+    if installed:
+        return tuple(installed)
+    # The extract variant runs no dpkg: the downloaded .debs are the list.
     found: list[str] = []
     for deb in sorted((root / _ARCHIVES).glob("*.deb")):
         match = _DEB.match(deb.name)
@@ -120,6 +143,10 @@ def make_rootfs(
         # into the layer.
         "--skip=cleanup/apt/cache",
     ]
+    if variant != "extract" and _MERGED_USR_HOOK.is_dir():
+        # Merge /usr the way debootstrap and the official images do (the usr-is-merged
+        # marker package), not with the usrmerge package, which would pull perl in.
+        argv.append(f"--hook-dir={_MERGED_USR_HOOK}")
     if packages:
         argv.append(f"--include={','.join(packages)}")
     argv += [SUITE, str(tarball)]
@@ -151,8 +178,3 @@ def make_rootfs(
         target.write_bytes(b"")
         target.chmod(0o644)
     return Rootfs(path=dest, packages=listed)
-
-
-def keep_in_layer(name: str) -> bool:
-    """False for the paths under the dropped directories that must not even be listed."""
-    return not any(name.startswith(f"{rel}/") for rel in _DROPPED_DIRS)

@@ -14,7 +14,11 @@ Contents, in one layer:
 - a passwd entry for the unprivileged user 10001 (``app``), which the image runs as.
 
 The app is configured only by the environment: ``OTEL_*`` from otel-injector,
-``DOWNSTREAM_URL`` and ``PORT`` from the Deployment. ``python -m
+``DOWNSTREAM_URL`` and ``PORT`` from the Deployment. It carries the OTLP/HTTP exporter
+only, matching the ``http/protobuf`` protocol otel-injector sets (the gRPC exporter would
+add grpcio, about a quarter of the image). Without any ``OTEL_*`` variable (a pod the
+webhook did not inject) the SDK asks for its default gRPC exporter, logs that it has
+none, and the app runs untraced: ``emit`` still exits 0. ``python -m
 bench.localcluster.images`` prints the image's size.
 """
 
@@ -91,7 +95,14 @@ def _pip_install(target: Path, lock: Path, log: Callable[[str], None]) -> None:
     if result.returncode != 0:
         raise ImageBuildError(f"demo-app: pip install failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     # Scripts pip wrote point at this machine's interpreter; the image has its own launcher.
+    # Their RECORD lines go too: they hash those scripts, whose bytes depend on the build
+    # machine, and would make the layer differ from one build to the next.
     shutil.rmtree(target / "bin", ignore_errors=True)
+    for record in sorted(target.glob("*.dist-info/RECORD")):
+        lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith("../../bin/")]
+        if kept != lines:
+            record.write_text("".join(kept), encoding="utf-8")
 
 
 def _launcher(lib: Path) -> bytes:

@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -97,26 +98,41 @@ def run_in_rootfs(
     env: Mapping[str, str],
     user: str,
     stdout: Any = subprocess.PIPE,
+    private_network: bool = False,
 ) -> subprocess.Popen[str]:
-    """Start ``argv`` chrooted into a read-only ``root`` as ``user`` (``uid:gid``)."""
+    """Start ``argv`` chrooted into a read-only ``root`` as ``user`` (``uid:gid``).
+
+    With ``private_network`` it gets a network namespace of its own with only loopback up,
+    as a pod has, so it may listen on 0.0.0.0 without touching the machine's ports;
+    :func:`in_network_of` reaches it there.
+    """
     assert os.geteuid() == 0, "running an image's rootfs needs root (unshare, mount, chroot)"
     # A runtime gives every container /proc and /dev, creating their mount points if the
     # image has none (the collector's FROM-scratch image has neither).
     for mountpoint in ("proc", "dev"):
         (root / mountpoint).mkdir(exist_ok=True)
+    # The kubelet mounts an /etc/hosts into every pod's containers; neither image has one
+    # (the sidecar config's "localhost" endpoints are looked up there).
+    hosts = root / "etc/hosts"
+    if not hosts.exists():
+        hosts.parent.mkdir(exist_ok=True)
+        hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", encoding="utf-8")
     # The tools are named by absolute path: ``env`` is the image's, its PATH is not ours.
-    tools = {name: shutil.which(name) for name in ("unshare", "bash", "mount", "chroot")}
+    tools = {name: shutil.which(name) for name in ("unshare", "bash", "mount", "chroot", "ip")}
     assert all(tools.values()), tools
     script = (
         'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && mount -t proc proc "$0/proc"'
         ' && mount --rbind /dev "$0/dev" && exec "$2" --userspec="$1" "$0" "${@:3}"'
     ).replace("mount ", f"{tools['mount']} ")
+    if private_network:
+        script = f"{tools['ip']} link set lo up && {script}"
     return subprocess.Popen(
         [
             str(tools["unshare"]),
             "--mount",
             "--propagation",
             "private",
+            *(["--net"] if private_network else []),
             str(tools["bash"]),
             "-c",
             script,
@@ -129,6 +145,17 @@ def run_in_rootfs(
         stdout=stdout,
         stderr=subprocess.STDOUT,
         text=True,
+    )
+
+
+def in_network_of(proc: subprocess.Popen[str], code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run Python ``code`` with this interpreter inside the network namespace of ``proc``."""
+    return subprocess.run(
+        ["nsenter", f"--net=/proc/{proc.pid}/ns/net", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

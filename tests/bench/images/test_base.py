@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.localcluster.images import DEBIAN_BASE_IMAGE, Image, build_debian_base
+from bench.localcluster.images.base import debian_base_name
 from tests.bench.images.support import layer_members, read_archive
 
 
@@ -28,3 +29,10 @@ def test_is_a_debian_minbase_with_apt(base: Image) -> None:
     assert any(p.startswith("apt=") for p in packages)
     assert view.config["config"]["Cmd"] == ["bash"]
     print(f"debian base image: {base.size / 1e6:.1f} MB")
+
+
+def test_extra_packages_are_named_in_the_tag() -> None:
+    assert debian_base_name(["python3"]) == f"{DEBIAN_BASE_IMAGE}-python3"
+    assert debian_base_name() == DEBIAN_BASE_IMAGE
+    with pytest.raises(ValueError, match="not a Debian package name"):
+        debian_base_name(["python3; rm -rf /"])

@@ -120,3 +120,11 @@ def test_recipe_hash_depends_on_every_part() -> None:
     assert recipe_hash("a", b"b") == recipe_hash("a", b"b")
     assert recipe_hash("a", "b") != recipe_hash("ab")
     assert len(recipe_hash("a")) == 16
+
+
+def test_scratch_left_by_a_killed_build_is_removed(cache_dir: Path) -> None:
+    leftover = cache_dir / "work" / "demo-app-killed"
+    leftover.mkdir(parents=True)
+    (leftover / "rootfs.tar").write_bytes(b"x" * 100)
+    cached_build(slug="x", name="localhost/x:1", recipe="r1", build=_writer([]), log=lambda _: None)
+    assert not leftover.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,21 @@ import yaml
 
 from bench.localcluster import binaries
 from bench.localcluster.images import Image, build_images
-from bench.localcluster.images.collector import COLLECTOR_IMAGE, COLLECTOR_UID, EXPOSED_PORTS, missing_components
-from tests.bench.images.support import extract_rootfs, layer_file, layer_members, read_archive, run_in_rootfs
+from bench.localcluster.images.collector import (
+    COLLECTOR_IMAGE,
+    COLLECTOR_UID,
+    EXPOSED_PORTS,
+    build_collector,
+    missing_components,
+)
+from tests.bench.images.support import (
+    extract_rootfs,
+    in_network_of,
+    layer_file,
+    layer_members,
+    read_archive,
+    run_in_rootfs,
+)
 from webhook.core.settings import DEFAULT_IMAGE
 
 REPO = Path(__file__).parents[3]
@@ -108,3 +122,50 @@ def test_runs_as_10001_from_a_read_only_rootfs(rootfs: Path) -> None:
     assert proc.returncode == 0, out
     assert binaries.OTELCOL_VERSION in out
     assert os.stat(rootfs / "otelcol").st_uid == 0, "the binary is root-owned, not writable by the collector"
+
+
+def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
+    ids, digests = [], []
+    for run in ("one", "two"):
+        workdir = tmp_path / run
+        workdir.mkdir()
+        ids.append(build_collector(workdir, workdir / "image.tar", print))
+        digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
+    assert ids[0] == ids[1]
+    assert digests[0] == digests[1]
+
+
+def test_sidecar_config_runs_healthy_as_uid_10001_on_a_read_only_rootfs(rootfs: Path) -> None:
+    """The default injection's collector starts in the image and answers its health check."""
+    (rootfs / "sidecar.yaml").write_text((REPO / "deploy/collector/config.yaml").read_text(encoding="utf-8"))
+    env = {"OTEL_INJECTOR_EXPORTER_ENDPOINT": "127.0.0.1:4317", "K8S_POD_NAME": "p", "K8S_NAMESPACE_NAME": "n"}
+    env |= {"K8S_POD_UID": "u", "K8S_NODE_NAME": "node", "GOMEMLIMIT": "204MiB"}
+    proc = run_in_rootfs(rootfs, ["/otelcol", "--config=/sidecar.yaml"], env=env, user=USER, private_network=True)
+    try:
+        probe = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:13133/', timeout=2).status)"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answer = in_network_of(proc, probe)
+            if answer.stdout.strip() == "200" or proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        assert proc.poll() is None, proc.communicate(timeout=10)[0]
+        assert answer.stdout.strip() == "200", answer.stderr
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert set(uids) == {str(COLLECTOR_UID)}, status
+        assert Path(f"/proc/{proc.pid}/exe").resolve().name == "otelcol"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+        (rootfs / "sidecar.yaml").unlink()
+    assert proc.returncode == 0, out
+
+
+def test_docstring_names_every_missing_component() -> None:
+    from bench.localcluster.images import collector
+
+    doc = " ".join((collector.__doc__ or "").split())
+    for names in binaries.OTELCOL_MISSING_COMPONENTS.values():
+        for name in names:
+            assert name in doc, name

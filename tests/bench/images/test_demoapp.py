@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.localcluster.images import Image, build_images
-from bench.localcluster.images.demoapp import DEMO_APP_IMAGE, DEMO_APP_UID
+from bench.localcluster.images.demoapp import DEMO_APP_IMAGE, DEMO_APP_UID, build_demo_app
 from tests.bench.images.support import (
     extract_rootfs,
     free_port,
@@ -98,7 +99,8 @@ def test_emit_exports_one_span_over_otlp_from_a_read_only_rootfs(demo_app: Image
     with otlp_receiver(tmp_path) as receiver:
         env = _env(
             demo_app,
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            # As otel-injector writes it (http://localhost:4318), on the receiver's port.
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint.replace("127.0.0.1", "localhost"),
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_SERVICE_NAME="emit-test",
             OTEL_RESOURCE_ATTRIBUTES="k8s.pod.name=emit-pod",
@@ -109,6 +111,14 @@ def test_emit_exports_one_span_over_otlp_from_a_read_only_rootfs(demo_app: Image
         spans = receiver.wait_for_spans(1)
     names = [(span["name"], attrs.get("service.name"), attrs.get("k8s.pod.name")) for span, attrs in spans]
     assert ("job-span", "emit-test", "emit-pod") in names, names
+
+
+def test_without_any_otel_variable_emit_still_exits_zero(demo_app: Image, rootfs: Path) -> None:
+    """Fail-open: a pod the webhook did not inject still runs its app to completion."""
+    proc = run_in_rootfs(rootfs, [*_entrypoint(demo_app), "emit", "untraced"], env=_env(demo_app), user=USER)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "emitted span 'untraced'" in out
 
 
 def test_emit_without_a_name_is_a_usage_error(demo_app: Image, rootfs: Path) -> None:
@@ -163,3 +173,21 @@ def test_serve_calls_downstream_and_one_trace_spans_both(demo_app: Image, rootfs
 
 def _hex_trace_id(span: dict[str, object]) -> str:
     return str(span.get("traceId", "")).lower()
+
+
+def test_digest_is_stable_across_two_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two builds from scratch (Debian rootfs, pip, bytecode) give the same bytes.
+
+    The second one downloads every wheel again, into an empty pip cache: what pip writes
+    must not depend on where the wheels came from.
+    """
+    ids, digests = [], []
+    for run in ("one", "two"):
+        workdir = tmp_path / run
+        workdir.mkdir()
+        if run == "two":
+            monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
+        ids.append(build_demo_app(workdir, workdir / "image.tar", print))
+        digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
+    assert ids[0] == ids[1], "image IDs differ: a Debian or PyPI update between the builds, or non-determinism"
+    assert digests[0] == digests[1]

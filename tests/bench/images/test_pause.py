@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -87,3 +88,25 @@ def test_reaps_orphans_as_pid_1(binary: Path) -> None:
             sandbox.kill()
         sandbox.wait(timeout=10)
     assert sandbox.returncode == 0
+
+
+def test_digest_is_stable_across_two_builds(tmp_path: Path) -> None:
+    ids, digests = [], []
+    for run in ("one", "two"):
+        workdir = tmp_path / run
+        workdir.mkdir()
+        ids.append(build_pause(workdir, workdir / "image.tar"))
+        digests.append(hashlib.sha256((workdir / "image.tar").read_bytes()).hexdigest())
+    assert ids[0] == ids[1]
+    assert digests[0] == digests[1]
+
+
+def test_without_go_the_error_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from bench.localcluster.images import pause as module
+    from bench.localcluster.images.cache import ImageBuildError
+
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    with pytest.raises(ImageBuildError, match="`go` command is not on PATH"):
+        module.pause_recipe()
