@@ -29,22 +29,20 @@ how to reach it (``make cluster`` starts one with a node and the injector).
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from bench.localcluster import binaries as _binaries
 from bench.localcluster import components
+from bench.localcluster.access import ClusterAccess, KubectlError
 from bench.localcluster.components import jaeger_config
 from bench.localcluster.pki import CertificateAuthority, service_account_key_pair
 from bench.localcluster.process import (
@@ -90,18 +88,11 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 _KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
-class KubectlError(subprocess.CalledProcessError):
-    """kubectl exited non-zero; unlike CalledProcessError, str() includes its stderr."""
-
-    def __str__(self) -> str:
-        return f"{super().__str__()}\nstderr:\n{self.stderr}\nstdout:\n{self.output}"
-
-
 def _stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class ControlPlane:
+class ControlPlane(ClusterAccess):
     """A running local control plane; use as ``with ControlPlane() as cp: ...``.
 
     After entering, these attributes are set: ``workdir``, ``kubeconfig`` (admin, in
@@ -303,61 +294,6 @@ class ControlPlane:
             parts.append("(no component logs)")
         return "\n".join(parts)
 
-    # -- kubectl --------------------------------------------------------------------------
-
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120.0
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the built kubectl against this control plane as the admin.
-
-        Returns the completed process with text stdout/stderr. With ``check`` a non-zero
-        exit raises :class:`KubectlError` (its message includes stderr). ``timeout``
-        bounds the call.
-        """
-        argv = [str(self.binaries.kubectl), "--kubeconfig", str(self.kubeconfig), *args]
-        result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
-        if check and result.returncode != 0:
-            raise KubectlError(result.returncode, argv, result.stdout, result.stderr)
-        return result
-
-    # -- HTTP helpers ---------------------------------------------------------------------
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """An SSL context that trusts the cluster CA and presents the admin certificate."""
-        if self._ssl is None:
-            ctx = ssl.create_default_context(cafile=str(self.ca_cert_path))
-            ctx.load_cert_chain(str(self.admin_cert_path), str(self.admin_key_path))
-            self._ssl = ctx
-        return self._ssl
-
-    def api_get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-        """GET ``path`` from the apiserver as the admin; return (status, body)."""
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", int(self.server_url.rsplit(":", 1)[1]), context=self.ssl_context(), timeout=timeout
-        )
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-    def jaeger_api(self, path: str, timeout: float = 10.0) -> Any:
-        """GET ``path`` (e.g. ``/api/services``) from Jaeger's query API; return the parsed JSON.
-
-        Raises ControlPlaneError for a non-200 answer.
-        """
-        conn = http.client.HTTPConnection("127.0.0.1", int(self.jaeger_query_url.rsplit(":", 1)[1]), timeout=timeout)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise ControlPlaneError(f"Jaeger GET {path}: HTTP {resp.status}: {body[:500]!r}")
-        return json.loads(body)
-
     # -- components -----------------------------------------------------------------------
 
     def _write_pki(self) -> None:
@@ -383,15 +319,6 @@ class ControlPlane:
             pki, "service-account"
         )
         self.certificate_authority = ca
-
-    def kubeconfig_text(
-        self, user: str, credentials: Mapping[str, str], *, cluster: str = "bench", context: str = "bench"
-    ) -> str:
-        """A kubeconfig for this control plane with one ``user`` (its ``credentials``, e.g.
-        ``{"token": ...}``), named ``cluster`` and ``context``."""
-        return components.kubeconfig(
-            self.server_url, self.ca_cert_path, user, credentials, cluster=cluster, context=context
-        )
 
     def _start_managed(
         self,
