@@ -281,6 +281,7 @@ class _GoGroup:
     overrides: Callable[[_GoMod, str], str] = _carried_overrides
     ldflags: Callable[[str], list[str]] = _no_ldflags  # release time (RFC 3339) -> -X flags
     release: str = ""  # the release's own name, when it differs from the module version
+    template_package: str = ""  # package holding gomod/<template>, when not this one
 
     @property
     def label(self) -> str:
@@ -401,8 +402,9 @@ def _override_path(name: str) -> Path | None:
     return None
 
 
-def _template_text(name: str) -> str:
-    return (resources.files(__package__ or "bench.localcluster") / "gomod" / name).read_text(encoding="utf-8")
+def _template_text(name: str, package: str = "") -> str:
+    where = resources.files(package or __package__ or "bench.localcluster")
+    return (where / "gomod" / name).read_text(encoding="utf-8")
 
 
 def _recipe(*parts: str) -> str:
@@ -419,7 +421,7 @@ def _group_recipe(group: _GoGroup) -> str:
         group.module,
         group.version,
         extra,
-        _template_text(group.template),
+        _template_text(group.template, group.template_package),
         " ".join(group.ldflags("<release-time>")),
         " ".join(sorted(group.packages.values())),
     )
@@ -659,7 +661,7 @@ def _build_go_group(group: _GoGroup, names: Sequence[str], root: Path, log: Call
     probe.mkdir(exist_ok=True)
     meta = _download_json(runner, go, group.module, group.version, probe)
     dep = _parse_go_mod(Path(meta["GoMod"]).read_text(encoding="utf-8"))
-    gomod = Template(_template_text(group.template)).substitute(
+    gomod = Template(_template_text(group.template, group.template_package)).substitute(
         go_version=dep.go or "1.26.0",
         godebug="\n".join(f"godebug {line}" for line in dep.godebug),
         version=group.version,
@@ -805,6 +807,24 @@ def ensure_binaries(
                 _build_otelcol(root, log)
 
     return Binaries(**{name.replace("-", "_"): paths[name] for name in BINARY_NAMES})
+
+
+#: Build recipe of binaries defined outside this module (bench/peers), cached alike.
+GoGroup = _GoGroup
+
+
+def ensure_group(group: GoGroup, *, log: Callable[[str], None] = _stderr_log) -> dict[str, Path]:
+    """Build (or find in the cache) every binary of ``group``, under the same lock, cache
+    layout and recipe stamps as :func:`ensure_binaries`; return their paths by name."""
+    root = cache_root()
+    recipe = _group_recipe(group)
+    paths = {name: _cached_path(root, name, group.label) for name in group.packages}
+    if any(not _is_current(p, recipe) for p in paths.values()):
+        with _build_lock(root, log):
+            missing = [n for n, p in paths.items() if not _is_current(p, recipe)]
+            if missing:
+                _build_go_group(group, missing, root, log)
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
