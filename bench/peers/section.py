@@ -50,7 +50,8 @@ def run_peers(count: int, wrk_seconds: float, log: Callable[[str], None] = bench
     m = machine()
     meta: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": f"{m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, load {m['load_average_at_start']}",
+        "machine": f"{m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, load average at start "
+        + ", ".join(f"{x:.2f}" for x in m["load_average_at_start"]),
         "count": count,
         "versions": {"otel-injector": __version__, "limit": "no-op app, otel-injector's stack"},
         "builds": {},
@@ -168,3 +169,6 @@ def run_section(results: dict[str, Any], out: Path, *, quick: bool) -> None:
     results["peers_targets"] = report.targets(recs)
     report.write(run, recs, out, POLICY)
     bench_log(f"== peers done: {out / 'PEERS.md'}")
+    for target in results["peers_targets"]:
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[target["met"]]
+        bench_log(f"  {mark} {target['target']}: {target['measured']}")
