@@ -130,15 +130,28 @@ def _pod_hooks(cp: Any, base: str) -> list[dict[str, Any]]:
 
 
 def _wait_for_pod_hook(cp: Any, base: str, process: Any, timeout: float) -> list[str]:
+    """Until Kyverno has registered its pod hook *and* serves TLS with the CA in it: it
+    registers the hooks before its leader has written the serving certificate secret."""
+    from bench.localcluster.injector import https_get
+
+    port = int(base.rsplit(":", 1)[1])
     deadline = time.monotonic() + timeout
+    last = "no pod webhook registered yet"
     while time.monotonic() < deadline:
         if not process.is_running():
             raise RuntimeError(f"kyverno exited at start:\n{process.log_tail()}")
         if _pod_hooks(cp, base):
-            # All of Kyverno's hooks at this URL: the apiserver labels each by name.
-            return hooks_at(cp, base)
+            try:
+                context = ssl.create_default_context(cadata=_ca_bundle(cp, base))
+                status, _ = https_get(port, "/health/readiness", context, timeout=5)
+                if status == 200:
+                    # All of Kyverno's hooks at this URL: the apiserver labels each by name.
+                    return hooks_at(cp, base)
+                last = f"/health/readiness answered {status}"
+            except (OSError, ValueError) as err:
+                last = f"not serving TLS yet: {err}"
         time.sleep(1.0)
-    raise RuntimeError(f"kyverno registered no pod webhook in {timeout:.0f} s:\n{process.log_tail()}")
+    raise RuntimeError(f"kyverno not ready in {timeout:.0f} s ({last}):\n{process.log_tail()}")
 
 
 def _hook_url(cp: Any, base: str) -> str:

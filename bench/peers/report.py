@@ -43,8 +43,11 @@ def record(run: Mapping[str, Any], webhook: str, shape: str) -> dict[str, Any]:
     mine, base = lanes.get(webhook) or [], lanes.get(baseline_key(webhook, shape)) or []
     http = ((run.get("http") or {}).get(webhook) or {}).get(shape) or {}
     apiserver = (phase.get("apiserver") or {}).get(webhook) or {}
+    failures = (phase.get("errors") or {}).get(webhook) or []
     if not error and not mine:
-        error = (run.get("errors") or {}).get("creations") or "no creations were measured"
+        error = (run.get("errors") or {}).get("creations") or (
+            failures[0] if failures else "no creations were measured"
+        )
     if not error and http.get("error"):
         error = f"http: {http['error']}"
     p50, p99 = _pct(mine, 50), _pct(mine, 99)
@@ -59,6 +62,7 @@ def record(run: Mapping[str, Any], webhook: str, shape: str) -> dict[str, Any]:
         "patch_bytes": http.get("patch_bytes"),
         "rss_mib": http.get("rss_mib"),
         "creations": len(mine),
+        "creation_errors": len(failures),
         "p50_ms": p50,
         "p99_ms": p99,
         "baseline_p50_ms": base50,
@@ -132,6 +136,11 @@ def _cell(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _creations(r: Mapping[str, Any]) -> str:
+    failed = r.get("creation_errors") or 0
+    return f"{r['creations']:,}" + (f" ({failed} failed)" if failed else "")
+
+
 def markdown(run: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:
     """PEERS.md: the table, the fairness notes, the targets, what could not run."""
     meta = run.get("meta") or {}
@@ -143,19 +152,20 @@ def markdown(run: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:
         f"{meta.get('count', '?')} creations per webhook and shape, interleaved round-robin with the "
         "no-webhook baseline; the machine is shared, so compare within this run only.",
         "",
-        "| webhook | version | pod | added p50 ms | added p99 ms | apiserver-timed admission p50 ms | "
+        "| webhook | version | pod | creations | added p50 ms | added p99 ms | apiserver-timed admission p50 ms | "
         "max admissions/s (wrk) | CPU ms/admission | RSS MiB | patch bytes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     versions = meta.get("versions") or {}
     for r in recs:
         if r.get("error"):
             reason = str(r["error"]).splitlines()[0][:160]
             head = f"| {r['webhook']} | {versions.get(r['webhook'], '-')} | {r['pod']}"
-            lines.append(f"{head} | not run: {reason} |{' |' * 6}")
+            lines.append(f"{head} | - | not run: {reason} |{' |' * 6}")
             continue
         lines.append(
-            f"| {r['webhook']} | {versions.get(r['webhook'], '-')} | {r['pod']} | {_cell(r['added_p50_ms'])} | "
+            f"| {r['webhook']} | {versions.get(r['webhook'], '-')} | {r['pod']} | {_creations(r)} | "
+            f"{_cell(r['added_p50_ms'])} | "
             f"{_cell(r['added_p99_ms'])} | {_cell(r['apiserver_admission_p50_ms'])} | {_cell(r['max_rps'], 0)} | "
             f"{_cell(r['cpu_ms'])} | {_cell(r['rss_mib'], 0)} | {_cell(r['patch_bytes'])} |"
         )
@@ -165,7 +175,10 @@ def markdown(run: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:
         "timed by the client from request to response over one keep-alive connection. The "
         "already-injected pod is each webhook's own output for the typical pod, sent again, with its "
         "own baseline. Max admissions/s, CPU and RSS: wrk (1 thread, 16 connections) posting the "
-        "same AdmissionReview straight to the webhook; CPU is the webhook's processes' time from /proc.",
+        "same AdmissionReview straight to the webhook (a webhook needing over 0.25 s per review gets 2 "
+        "connections, over 2 s one, and a longer run); CPU is the webhook's processes' time from /proc. A "
+        f"lane whose creations took {meta.get('lane_budget_s', '?')} s in all stops at "
+        "20 creations (the creations column says how many were timed).",
         "",
         "## Fairness: what each one injects",
         "",

@@ -40,7 +40,9 @@ def _start(
         unavailable[name] = f"could not be started: {type(err).__name__}: {str(err)[-1500:]}"
 
 
-def run_peers(count: int, wrk_seconds: float, log: Callable[[str], None] = bench_log) -> dict[str, Any]:
+def run_peers(
+    count: int, wrk_seconds: float, budget_s: float, log: Callable[[str], None] = bench_log
+) -> dict[str, Any]:
     """The raw run: builds, meta, unavailable peers, creations, HTTP-level figures."""
     from bench.localcluster.controlplane import ControlPlane
     from bench.perf.system import machine
@@ -53,6 +55,7 @@ def run_peers(count: int, wrk_seconds: float, log: Callable[[str], None] = bench
         "machine": f"{m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, load average at start "
         + ", ".join(f"{x:.2f}" for x in m["load_average_at_start"]),
         "count": count,
+        "lane_budget_s": budget_s,
         "versions": {"otel-injector": __version__, "limit": "no-op app, otel-injector's stack"},
         "builds": {},
     }
@@ -99,7 +102,7 @@ def run_peers(count: int, wrk_seconds: float, log: Callable[[str], None] = bench
         try:
             try:
                 run["creations"] = measure.creations(
-                    cp, peers=peers_ok, bodies=bodies, injected=injected, count=count, log=log
+                    cp, peers=peers_ok, bodies=bodies, injected=injected, count=count, budget_s=budget_s, log=log
                 )
             except Exception as err:
                 traceback.print_exc()
@@ -158,7 +161,7 @@ def run_section(results: dict[str, Any], out: Path, *, quick: bool) -> None:
     in each record's ``error``) and a report that says why."""
     bench_log("== peers")
     try:
-        run = run_peers(20 if quick else 200, 2.0 if quick else 5.0)
+        run = run_peers(20 if quick else 200, 2.0 if quick else 5.0, 30.0 if quick else 240.0)
     except Exception as err:
         traceback.print_exc()
         reason = f"{type(err).__name__}: {str(err)[-1500:]}"
