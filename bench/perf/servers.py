@@ -26,7 +26,7 @@ from typing import Any
 from bench.localcluster.controlplane import jaeger_config
 from bench.perf.system import Child, free_port, log, rss_kib, server_processes
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class BenchError(RuntimeError):
