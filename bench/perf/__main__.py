@@ -33,7 +33,7 @@ from bench.perf.system import load_average, log, machine
 SECTIONS = ("scaling", "http", "memory", "apiserver", "peers")
 #: What runs without --sections: the peers build istiod and Kyverno (many minutes cold).
 DEFAULT_SECTIONS = ("scaling", "http", "memory", "apiserver")
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
