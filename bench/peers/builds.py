@@ -15,6 +15,7 @@ and its recipe stamps (a changed pin or flag rebuilds, nothing else does).
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -68,6 +69,8 @@ class Built:
     version: str
     seconds: float
     error: str = ""
+    #: How long the cached binary's own (cold) build took, from its build-info.json.
+    build_seconds: float | None = None
 
 
 def build(peer: str, log: Callable[[str], None]) -> Built:
@@ -80,7 +83,12 @@ def build(peer: str, log: Callable[[str], None]) -> Built:
     except (binaries.BinaryBuildError, OSError) as err:
         return Built(peer, None, group.label, round(time.monotonic() - started, 1), str(err)[-2000:])
     (path,) = paths.values()
-    return Built(peer, path, group.label, round(time.monotonic() - started, 1))
+    try:
+        info = json.loads((path.parent / "build-info.json").read_text(encoding="utf-8"))
+        cold = float(info["build_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        cold = None
+    return Built(peer, path, group.label, round(time.monotonic() - started, 1), build_seconds=cold)
 
 
 def module_dir(peer: str) -> Path:

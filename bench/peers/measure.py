@@ -140,13 +140,21 @@ def lanes_for(
 
 
 def _attempt(creator: Creator, lane: Lane) -> tuple[float, bytes] | None:
-    """One creation; a failure is recorded on the lane (and the connection renewed)."""
+    """One creation; a failure is recorded on the lane. A dropped connection to the
+    apiserver (it closes idle keep-alive connections) is renewed and the creation tried
+    once more before it counts."""
     start = time.monotonic()
     try:
-        return creator.create(lane.namespace, lane.body)
-    except (RuntimeError, OSError, http.client.HTTPException) as err:
-        lane.errors.append(str(err)[:500])
-        creator.reconnect()
+        for retry in (True, False):
+            try:
+                return creator.create(lane.namespace, lane.body)
+            except (OSError, http.client.HTTPException) as err:
+                creator.reconnect()
+                if not retry:
+                    lane.errors.append(f"connection: {err}"[:500])
+            except RuntimeError as err:
+                lane.errors.append(str(err)[:500])
+                return None
         return None
     finally:
         lane.spent_s += time.monotonic() - start

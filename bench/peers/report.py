@@ -136,6 +136,10 @@ def _cell(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _rate(value: float | None) -> str:
+    return _cell(value, 0 if value is None or value >= 10 else 1)
+
+
 def _creations(r: Mapping[str, Any]) -> str:
     failed = r.get("creation_errors") or 0
     return f"{r['creations']:,}" + (f" ({failed} failed)" if failed else "")
@@ -166,7 +170,7 @@ def markdown(run: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:
         lines.append(
             f"| {r['webhook']} | {versions.get(r['webhook'], '-')} | {r['pod']} | {_creations(r)} | "
             f"{_cell(r['added_p50_ms'])} | "
-            f"{_cell(r['added_p99_ms'])} | {_cell(r['apiserver_admission_p50_ms'])} | {_cell(r['max_rps'], 0)} | "
+            f"{_cell(r['added_p99_ms'])} | {_cell(r['apiserver_admission_p50_ms'])} | {_rate(r['max_rps'])} | "
             f"{_cell(r['cpu_ms'])} | {_cell(r['rss_mib'], 0)} | {_cell(r['patch_bytes'])} |"
         )
     lines += [
@@ -177,8 +181,8 @@ def markdown(run: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:
         "own baseline. Max admissions/s, CPU and RSS: wrk (1 thread, 16 connections) posting the "
         "same AdmissionReview straight to the webhook (a webhook needing over 0.25 s per review gets 2 "
         "connections, over 2 s one, and a longer run); CPU is the webhook's processes' time from /proc. A "
-        f"lane whose creations took {meta.get('lane_budget_s', '?')} s in all stops at "
-        "20 creations (the creations column says how many were timed).",
+        f"lane whose creations took {meta.get('lane_budget_s', '?')} s in all stops once it has 20 "
+        "(the creations column says how many were timed).",
         "",
         "## Fairness: what each one injects",
         "",
@@ -196,6 +200,14 @@ def markdown(run: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:
     for t in targets(recs):
         mark = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
         lines.append(f"| {t['target']} | {t['goal']} | {t['measured']} | {mark} |")
+    failures = [
+        (shape, lane, errors)
+        for shape in SHAPES
+        for lane, errors in (((run.get("creations") or {}).get(shape) or {}).get("errors") or {}).items()
+    ]
+    if failures:
+        lines += ["", "## Failed creations", ""]
+        lines += [f"* {shape}, {lane}: {len(errors)}, first: {errors[0][:200]}" for shape, lane, errors in failures]
     unavailable = run.get("unavailable") or {}
     if unavailable:
         lines += ["", "## Not run", ""]
@@ -204,7 +216,8 @@ def markdown(run: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:
     if builds:
         lines += ["", "## Builds", ""]
         lines += [
-            f"* {name}: {b.get('version')}, {b.get('seconds')} s in this run{' (cached)' if b.get('cached') else ''}"
+            f"* {name} {b.get('version')}: built from its Go module in {_cell(b.get('build_seconds'), 0)} s "
+            f"(cold, on this shared machine); {_cell(b.get('seconds'), 1)} s in this run (cached)"
             for name, b in builds.items()
         ]
     lines += ["", "![added pod-create latency by webhook and pod shape](peers.png)", ""]

@@ -64,7 +64,12 @@ def run_peers(
     for name in ("istio", "kyverno"):
         result = builds.build(name, log=lambda m: log(f"  {m}"))
         built[name] = result
-        meta["builds"][name] = {"version": result.version, "seconds": result.seconds, "path": str(result.path)}
+        meta["builds"][name] = {
+            "version": result.version,
+            "seconds": result.seconds,
+            "build_seconds": result.build_seconds,
+            "path": str(result.path),
+        }
         meta["versions"][name] = result.version
         if result.path is None:
             unavailable[name] = f"could not be built: {result.error}"

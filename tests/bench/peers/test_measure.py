@@ -50,3 +50,18 @@ def test_the_injected_shape_has_each_webhooks_own_body_and_baseline() -> None:
         ("none:istio", b"I"),
     ]
     assert not any(lane.marker for lane in lanes)  # an already-injected pod gets no new marker check
+
+
+def test_a_slow_lane_stops_at_its_budget_once_it_has_the_minimum() -> None:
+    lane = measure.Lane("kyverno", "peer-kyverno", b"L")
+    lane.spent_s = 1000.0
+    lane.latencies_ms = [1.0] * (measure.MIN_CREATIONS - 1)
+    assert lane.open(budget_s=240.0)
+    lane.latencies_ms.append(1.0)
+    assert not lane.open(budget_s=240.0)
+
+
+def test_a_lane_that_keeps_failing_is_closed() -> None:
+    lane = measure.Lane("istio", "peer-istio", b"T")
+    lane.errors = ["500"] * measure.MAX_ERRORS
+    assert not lane.open(budget_s=240.0)

@@ -105,3 +105,20 @@ def test_write_puts_the_table_the_plot_and_the_policy_beside_the_results(tmp_pat
     assert (tmp_path / "out" / "PEERS.md").read_text(encoding="utf-8").startswith("# otel-injector and its peers")
     assert (tmp_path / "out" / "kyverno-policy.yaml").read_text(encoding="utf-8") == "kind: ClusterPolicy\n"
     assert (tmp_path / "out" / "peers.png").stat().st_size > 1000
+
+
+def test_failed_creations_are_counted_and_listed() -> None:
+    run = _run()
+    run["creations"]["injected"]["errors"] = {"otel-injector": ["connection: EOF occurred in violation of protocol"]}
+    recs = report.records(run)
+    (ours,) = [r for r in recs if r["webhook"] == "otel-injector" and r["pod"] == "injected"]
+    assert ours["creation_errors"] == 1
+    text = report.markdown(run, recs)
+    assert "100 (1 failed)" in text
+    assert "* injected, otel-injector: 1, first: connection: EOF" in text
+
+
+def test_a_slow_webhook_rate_keeps_a_decimal() -> None:
+    run = _run()
+    run["http"]["kyverno"]["large"]["max_rps"] = 0.4
+    assert "| 0.4 |" in report.markdown(run, report.records(run))
