@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e binaries bench clean
+.PHONY: demo test lint unit e2e binaries images bench clean
 
 # pip is only told the lock and the project; the stamp reinstalls when either changes.
 # The bench extra comes too: mypy checks bench/, which imports numpy and matplotlib.
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 binaries: $(STAMP)
 	$(BIN)/python -m bench.localcluster.binaries
+
+# The node's container images (pause, collector, demo app) as docker archives; needs root,
+# installs mmdebstrap with apt-get when missing.
+images: $(STAMP) binaries
+	$(BIN)/python -m bench.localcluster.images
 
 demo: $(STAMP) binaries
 	$(BIN)/python -m bench.demo $(DEMO_ARGS)

@@ -6,6 +6,7 @@ uvicorn workers, two workers behind one port, and a clean exit on SIGTERM.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import ssl
@@ -21,6 +22,7 @@ import pytest
 from bench.localcluster.controlplane import free_port
 from bench.localcluster.injector import serve_argv
 from tests.support import mutate_via_http
+from webhook.config.settings import all_field_names
 
 POD = {
     "apiVersion": "v1",
@@ -89,6 +91,21 @@ def test_serve_answers_over_tls_and_exits_cleanly_on_sigterm(serve_process: Serv
     log = serve_process.log.read_text()
     assert '"message":"otel-injector 0.1.0 ready"' in log
     assert "Application shutdown complete." in log
+
+
+def test_the_ready_line_logs_every_setting_with_the_values_in_force(tls_dir: Path) -> None:
+    knobs = {"OTEL_INJECTOR_CERT_POLL_SECONDS": "0.25", "OTEL_INJECTOR_GIL_SWITCH_INTERVAL_SECONDS": "0.001"}
+    proc = ServeProcess(tls_dir, env=knobs)
+    try:
+        proc.wait_ready()
+    finally:
+        proc.stop()
+    lines = [json.loads(line) for line in proc.log.read_text().splitlines() if line.startswith("{")]
+    (ready,) = [line for line in lines if line.get("message", "").endswith(" ready")]
+    assert set(ready["settings"]) == set(all_field_names())
+    assert ready["settings"]["cert_poll_seconds"] == 0.25
+    assert ready["settings"]["gil_switch_interval_seconds"] == 0.001
+    assert ready["settings"]["lease_duration_seconds"] == 15.0
 
 
 def test_serve_with_two_workers_and_settings_from_env(tls_dir: Path) -> None:

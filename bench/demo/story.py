@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from webhook.core import names
+from webhook.core.status import Status
 
 NAMESPACE = "shop"
 APP_LABEL = "app.kubernetes.io/name=checkout"
@@ -143,12 +144,11 @@ def describe_injection(template: dict[str, Any], pod: dict[str, Any]) -> list[st
             if value is None:
                 value = f"<{(entry.get('valueFrom') or {}).get('fieldRef', {}).get('fieldPath', 'valueFrom')}>"
             lines.append(f"    {entry['name']}={value}")
-    status = (pod["metadata"].get("annotations") or {}).get(names.STATUS_ANNOTATION)
-    if status:
-        record = json.loads(status)
+    status = Status.parse((pod["metadata"].get("annotations") or {}).get(names.STATUS_ANNOTATION))
+    if status is not None:
         lines.append(
-            f"+ annotation {names.STATUS_ANNOTATION}: mode={record.get('mode')} "
-            f"configHash={record.get('configHash') or '-'} version={record.get('version')}"
+            f"+ annotation {names.STATUS_ANNOTATION}: mode={status.mode or '-'} "
+            f"configHash={status.config_hash or '-'} version={status.version or '-'}"
         )
     return lines
 

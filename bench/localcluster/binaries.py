@@ -1,7 +1,7 @@
 """Build, cache and locate the Go programs of the local test bench.
 
-The bench needs real kube-apiserver, kube-controller-manager, kubectl, etcd, Jaeger v2, a
-minimal OpenTelemetry Collector and helm. None of them is shipped as a Python package, and
+The bench needs real kube-apiserver, kube-controller-manager, kubectl, etcd, Jaeger v2, the
+OpenTelemetry Collector (core distribution) and helm. None of them is shipped as a Python package, and
 the machine reaches no download site, so each is compiled from its published Go module
 with the ordinary ``go`` client and kept in a per-version cache outside the repository:
 
@@ -70,18 +70,35 @@ OTELCOL_BUILDER_VERSION = "v0.162.0"
 OTELCOL_VERSION = OTELCOL_BUILDER_VERSION.removeprefix("v")
 #: Release of the contrib components (resource processor, health_check extension).
 OTELCOL_CONTRIB_VERSION = OTELCOL_BUILDER_VERSION
+#: Release of the confmap providers that goes with OTELCOL_BUILDER_VERSION (v1.x modules).
+OTELCOL_PROVIDERS_VERSION = "v1.68.0"
 #: helm v3 release.
 HELM_VERSION = "v3.22.0"
 
-#: Components in the built collector, by kind, as ``otelcol components`` names them. In
-#: this release the OTLP exporters' types are ``otlp_grpc`` and ``otlp_http``; ``otlp``
-#: and ``otlphttp`` are still accepted in configs as deprecated aliases.
+#: Components in the built collector, by kind, as ``otelcol components`` names them: the
+#: core distribution's (otel/opentelemetry-collector, which the sidecar image reproduces)
+#: minus OTELCOL_MISSING_COMPONENTS. In this release the OTLP exporters' types are
+#: ``otlp_grpc`` and ``otlp_http``; ``otlp`` and ``otlphttp`` are still accepted in
+#: configs as deprecated aliases.
 OTELCOL_COMPONENTS: Mapping[str, tuple[str, ...]] = {
-    "receivers": ("otlp",),
-    "processors": ("batch", "memory_limiter", "resource"),
-    "exporters": ("otlp_grpc", "otlp_http", "debug"),
-    "extensions": ("health_check",),
+    "receivers": ("nop", "otlp", "jaeger", "prometheus", "zipkin"),
+    "processors": ("batch", "memory_limiter", "resource", "probabilistic_sampler"),
+    "exporters": ("otlp_grpc", "otlp_http", "debug", "nop", "file", "prometheus_remote_write"),
+    "extensions": ("health_check", "pprof", "zpages"),
+    "connectors": ("forward",),
 }
+#: Components of the core distribution's manifest that the build leaves out: the module
+#: proxy reachable here serves no v0.162.0 of a module each needs (hostmetrics:
+#: internal/gopsutilenv; kafka receiver: pkg/kafka/configkafka; attributes, filter, span:
+#: pkg/ottl/xottl and pkg/ottl/contexts/xprofile; the kafka, prometheus and zipkin
+#: exporter modules themselves).
+OTELCOL_MISSING_COMPONENTS: Mapping[str, tuple[str, ...]] = {
+    "receivers": ("hostmetrics", "kafka"),
+    "processors": ("attributes", "filter", "span"),
+    "exporters": ("kafka", "prometheus", "zipkin"),
+}
+#: Build tags of the core distribution's manifest (dist.build_tags).
+OTELCOL_BUILD_TAGS = "grpcnotrace"
 
 #: Bumped whenever this module changes how a binary is built, to force a rebuild.
 RECIPE_REVISION = "1"
@@ -360,7 +377,9 @@ _OCB = _GoGroup(
     packages={"ocb": "go.opentelemetry.io/collector/cmd/builder"},
 )
 _GO_GROUPS: tuple[_GoGroup, ...] = (_KUBERNETES, _ETCD, _JAEGER, _HELM)
-_OTELCOL_LABEL = OTELCOL_BUILDER_VERSION
+# "-core": the core distribution's components; a cache slot of its own, apart from the
+# minimal collector earlier revisions built under the plain version.
+_OTELCOL_LABEL = f"{OTELCOL_BUILDER_VERSION}-core"
 _OTELCOL_MANIFEST = "otelcol-builder.yaml.tmpl"
 
 
@@ -431,7 +450,9 @@ def _otelcol_recipe() -> str:
     return _recipe(
         OTELCOL_BUILDER_VERSION,
         OTELCOL_CONTRIB_VERSION,
+        OTELCOL_PROVIDERS_VERSION,
         OTELCOL_VERSION,
+        OTELCOL_BUILD_TAGS,
         _template_text(_OTELCOL_MANIFEST),
         _group_recipe(_OCB),
     )
@@ -618,9 +639,13 @@ def _install(built: Path, root: Path, *, name: str, label: str, recipe: str, inf
     return final
 
 
-def _compile(runner: _Runner, go: str, *, ldflags: str, output: str, packages: Sequence[str], cwd: Path) -> None:
+def _compile(
+    runner: _Runner, go: str, *, ldflags: str, output: str, packages: Sequence[str], cwd: Path, tags: str = ""
+) -> None:
     """``go build`` with the bench's parallelism, verbose progress and reproducible paths."""
     argv = [go, "build", "-p", str(GO_BUILD_PARALLELISM), "-v", "-trimpath", "-ldflags", ldflags, "-o", output]
+    if tags:
+        argv += ["-tags", tags]
     runner.run("compile", [*argv, *packages], cwd)
 
 
@@ -709,6 +734,14 @@ def _go_version(go: str) -> str:
         return "unknown"
 
 
+def _otelcol_go_mod(manifest: str) -> str:
+    """The go.mod of the generated collector: every ``gomod:`` of the manifest, plus otelcol."""
+    required = [line.split("gomod:", 1)[1].strip() for line in manifest.splitlines() if "gomod:" in line]
+    required.append(f"go.opentelemetry.io/collector/otelcol {OTELCOL_BUILDER_VERSION}")
+    body = "\n".join(f"\t{line}" for line in required)
+    return f"module otel-injector.local/bench/otelcol\n\ngo 1.25\n\nrequire (\n{body}\n)\n"
+
+
 def _build_otelcol(root: Path, log: Callable[[str], None]) -> None:
     go = _go_executable()
     ocb = _cached_path(root, "ocb", _OCB.label)
@@ -725,18 +758,32 @@ def _build_otelcol(root: Path, log: Callable[[str], None]) -> None:
         output_path=str(src),
         core=OTELCOL_BUILDER_VERSION,
         contrib=OTELCOL_CONTRIB_VERSION,
+        providers=OTELCOL_PROVIDERS_VERSION,
     )
     (workdir / "builder.yaml").write_text(manifest, encoding="utf-8")
-    # The builder generates the sources and resolves modules; compiling is done here so
-    # that it runs with the same parallelism, flags and progress reporting as the rest.
+    # The builder only generates the sources. Its own module step runs a strict `go mod
+    # tidy`, which fails here on modules that only the components' tests import (e.g.
+    # fileexporter's tests need otlpencodingextension, which the proxy does not serve);
+    # so the wrapper go.mod requires the manifest's modules and `go mod tidy -e` resolves
+    # the rest. A module the build itself needs and cannot get still fails the compile.
     runner.run(
         "generate sources (ocb)",
-        [str(ocb), "--config", str(workdir / "builder.yaml"), "--skip-compilation"],
+        [str(ocb), "--config", str(workdir / "builder.yaml"), "--skip-compilation", "--skip-get-modules"],
         workdir,
     )
+    _write_if_changed(src / "go.mod", _otelcol_go_mod(manifest))
+    runner.run("download modules (go mod tidy -e)", [go, "mod", "tidy", "-e"], src)
     out_dir = Path(tempfile.mkdtemp(prefix=".out-", dir=workdir))
     try:
-        _compile(runner, go, ldflags="-s -w", output=str(out_dir / "otelcol"), packages=["."], cwd=src)
+        _compile(
+            runner,
+            go,
+            ldflags="-s -w",
+            output=str(out_dir / "otelcol"),
+            packages=["."],
+            cwd=src,
+            tags=OTELCOL_BUILD_TAGS,
+        )
         info = _build_info(
             go,
             name="otelcol",

@@ -14,7 +14,8 @@ from typing import Any
 
 from bench.localcluster.controlplane import ControlPlane, ManagedProcess, free_port
 from bench.localcluster.injector import https_ready, serve_argv
-from webhook.cluster.client import Kube, api_path, configmap_path
+from webhook.cluster.client import Kube
+from webhook.cluster.paths import api_path, configmap_path
 
 
 def unique(prefix: str) -> str:

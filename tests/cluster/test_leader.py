@@ -15,11 +15,13 @@ import pytest
 from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import Tls, delete_namespaces, make_namespace, put_source, serve, unique
 from tests.support import wait_for
-from webhook.cluster.client import Kube, configmap_path, lease_path
+from webhook.cluster.client import Kube
 from webhook.cluster.controllers import Controllers
-from webhook.cluster.leader import LeaseTimings, lease_holder
-from webhook.cluster.reconciler import HASH_ANNOTATION
+from webhook.cluster.copies import HASH_ANNOTATION
+from webhook.cluster.leader import lease_holder
+from webhook.cluster.paths import configmap_path, lease_path
 from webhook.config.settings import Settings
+from webhook.config.timings import ClusterTimings
 from webhook.core import names
 from webhook.core.settings import InjectionSettings, config_hash
 
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.e2e
 
 SOURCE = "collector-source"
 LEASE = "otel-injector-leader-test"
-FAST = LeaseTimings(lease_duration=4.0, renew_deadline=3.0, retry_period=0.5)
+FAST = ClusterTimings(lease_duration_seconds=4.0, renew_deadline_seconds=3.0, retry_period_seconds=0.5)
 
 
 def managers(cm: dict[str, Any] | None) -> set[str]:
@@ -45,6 +47,7 @@ def setup(cluster: ControlPlane, kube: Kube) -> Iterator[tuple[Settings, list[st
         collector_source=SOURCE,
         kubeconfig=str(cluster.kubeconfig),
         injection=InjectionSettings(namespace=namespace),
+        cluster=FAST,
     )
     made = [namespace]
     yield settings, made
@@ -53,7 +56,7 @@ def setup(cluster: ControlPlane, kube: Kube) -> Iterator[tuple[Settings, list[st
 
 def candidate(settings: Settings, cluster: ControlPlane, name: str, hashes: list[str]) -> Controllers:
     client = Kube.connect(str(cluster.kubeconfig), field_manager=name)
-    return Controllers(settings, kube=client, on_source_hash=hashes.append, candidate=name, timings=FAST)
+    return Controllers(settings, kube=client, on_source_hash=hashes.append, candidate=name)
 
 
 def test_only_the_leader_writes_and_a_follower_takes_over(
@@ -96,7 +99,7 @@ def test_only_the_leader_writes_and_a_follower_takes_over(
         stopped = time.monotonic()
         a.stop()
         assert lease_holder(kube.get(lease_path(namespace, LEASE))) == ""
-        wait_for("replica-b to lead", b.is_leader, timeout=FAST.lease_duration)
+        wait_for("replica-b to lead", b.is_leader, timeout=FAST.lease_duration_seconds)
         print(f"replica-b took over {time.monotonic() - stopped:.2f}s after replica-a stopped")
         assert lease_holder(kube.get(lease_path(namespace, LEASE))) == "replica-b"
         put_source(kube, namespace, SOURCE, "version: 2\n")
@@ -125,7 +128,7 @@ def test_a_live_leader_is_not_displaced(setup: tuple[Settings, list[str]], clust
         a.start()
         wait_for("steady-a to lead", a.is_leader, timeout=10)
         b.start()
-        time.sleep(FAST.lease_duration * 2)
+        time.sleep(FAST.lease_duration_seconds * 2)
         assert a.is_leader()
         assert not b.is_leader()
         lease = kube.get(lease_path(settings.injection.namespace, LEASE))

@@ -22,12 +22,15 @@ from tests.cluster.support import (
     webhook_configuration,
 )
 from tests.support import wait_for
-from webhook.cluster.certkeeper import bootstrap, material_from_secret
-from webhook.cluster.client import ApiError, Kube, api_path, configmap_path, lease_path, secret_path
+from webhook.cluster.certkeeper import bootstrap
+from webhook.cluster.certmaterial import material_from_secret
+from webhook.cluster.client import ApiError, Kube
 from webhook.cluster.controllers import Controllers
-from webhook.cluster.leader import LeaseTimings, lease_holder
-from webhook.cluster.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.cluster.copies import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.cluster.leader import lease_holder
+from webhook.cluster.paths import api_path, configmap_path, lease_path, secret_path
 from webhook.config.settings import Settings
+from webhook.config.timings import ClusterTimings
 from webhook.core import names
 from webhook.core.settings import InjectionSettings
 
@@ -143,9 +146,10 @@ def test_everything_works_with_the_chart_permissions_plus_pod_watch(
     assert refused.value.status == 403
     material = bootstrap(settings, client, timeout=10)
     assert material_from_secret(kube.get(secret_path(namespace, SECRET))) == material
-    controllers = Controllers(
-        settings, kube=client, candidate="restricted", timings=LeaseTimings(4, 3, 0.5), cert_interval=1
+    fast = ClusterTimings(
+        cert_sync_seconds=1, lease_duration_seconds=4, renew_deadline_seconds=3, retry_period_seconds=0.5
     )
+    controllers = Controllers(dataclasses.replace(settings, cluster=fast), kube=client, candidate="restricted")
     made: list[str] = []
     try:
         controllers.start()

@@ -14,8 +14,9 @@ import pytest
 from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import Tls, label_namespace, make_namespace, put_source, reconciling_webhook, unique
 from tests.support import wait_for
-from webhook.cluster.client import Kube, api_path, configmap_path
-from webhook.cluster.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.cluster.client import Kube
+from webhook.cluster.copies import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.cluster.paths import api_path, configmap_path
 from webhook.core import names
 from webhook.core.settings import config_hash
 

@@ -28,16 +28,11 @@ from tests.cluster.support import (
     webhook_configuration,
 )
 from tests.support import review_for, wait_for
-from webhook.cluster.certkeeper import (
-    RENEW_ANNOTATION,
-    bootstrap,
-    material_from_secret,
-    request_renewal,
-    serial_of,
-    service_dns_names,
-)
-from webhook.cluster.client import Kube, lease_path, secret_path
+from webhook.cluster.certkeeper import bootstrap, request_renewal
+from webhook.cluster.certmaterial import RENEW_ANNOTATION, material_from_secret, serial_of, service_dns_names
+from webhook.cluster.client import Kube
 from webhook.cluster.leader import lease_holder
+from webhook.cluster.paths import lease_path, secret_path
 from webhook.config.settings import Settings
 from webhook.core.settings import InjectionSettings
 

@@ -11,7 +11,8 @@ import pytest
 from bench.localcluster.controlplane import ControlPlane
 from tests.cluster.support import delete_namespaces, make_namespace, put_source, unique
 from tests.support import wait_for
-from webhook.cluster.client import ApiError, Kube, api_path, configmap_path
+from webhook.cluster.client import ApiError, Kube
+from webhook.cluster.paths import api_path, configmap_path
 from webhook.cluster.reconciler import Reconciler
 from webhook.config.settings import Settings
 from webhook.core import names

@@ -26,6 +26,7 @@ import yaml
 import webhook
 from tests.deploy.support import CHART, DEPLOY, HELM_TARGET, NAMESPACE, REPO, Objects, find, kinds, parse_stream, run
 from webhook.config import settings
+from webhook.config.timings import ClusterTimings, ServingTimings
 from webhook.core import names
 from webhook.core.settings import COLLECTOR_VERSION, InjectionSettings
 
@@ -59,6 +60,13 @@ CONTRACT_ENV = {
     "OTEL_INJECTOR_LEADER_ELECTION",
     "OTEL_INJECTOR_LEASE_NAME",
     "OTEL_INJECTOR_LOG_LEVEL",
+    "OTEL_INJECTOR_RESYNC_SECONDS",
+    "OTEL_INJECTOR_POD_GRACE_SECONDS",
+    "OTEL_INJECTOR_CERT_SYNC_SECONDS",
+    "OTEL_INJECTOR_CERT_POLL_SECONDS",
+    "OTEL_INJECTOR_LEASE_DURATION_SECONDS",
+    "OTEL_INJECTOR_RENEW_DEADLINE_SECONDS",
+    "OTEL_INJECTOR_RETRY_PERIOD_SECONDS",
     "OTEL_SDK_DISABLED",
     "OTEL_SERVICE_NAME",
 }
@@ -229,6 +237,16 @@ def test_chart_versions_and_defaults_follow_the_code() -> None:
         "label": names.TRACING_LABEL,
         "enabledValue": names.TRACING_ENABLED,
         "disabledValue": names.TRACING_DISABLED,
+    }
+    cluster, serving = ClusterTimings(), ServingTimings()
+    assert values["webhook"]["timings"] == {
+        "resyncSeconds": cluster.resync_seconds,
+        "podGraceSeconds": cluster.pod_grace_seconds,
+        "certSyncSeconds": cluster.cert_sync_seconds,
+        "certPollSeconds": serving.cert_poll_seconds,
+        "leaseDurationSeconds": cluster.lease_duration_seconds,
+        "renewDeadlineSeconds": cluster.renew_deadline_seconds,
+        "retryPeriodSeconds": cluster.retry_period_seconds,
     }
 
 
@@ -598,6 +616,17 @@ def test_webhook_accepts_the_env_the_chart_sets(render: Render, variant: str) ->
     assert loaded.injection.sidecar_image == env["OTEL_INJECTOR_SIDECAR_IMAGE"]
     assert loaded.injection.namespace == NAMESPACE
     assert NAMESPACE in loaded.injection.excluded_namespaces
+    assert loaded.cluster == ClusterTimings()
+    assert loaded.serving == ServingTimings()
+
+
+def test_timings_reach_the_webhook(render: Render) -> None:
+    """Chart values, through the Deployment's env, to the settings the controllers get."""
+    objects = render("webhook.timings.resyncSeconds=600", "webhook.timings.retryPeriodSeconds=0.5")
+    env = {k: v for k, v in env_of(webhook_deployment(objects)).items() if isinstance(v, str)}
+    loaded = settings.load_settings(environ=env, overrides={"tls_cert": "/c", "tls_key": "/k"})
+    assert loaded.cluster.resync_seconds == 600
+    assert loaded.cluster.retry_period_seconds == 0.5
 
 
 @pytest.mark.parametrize("mode", ["native", "container"])

@@ -32,8 +32,8 @@ from tests.install.support import (
     tls_probe,
 )
 from tests.support import wait_for
-from webhook.cluster.certkeeper import RENEW_ANNOTATION
-from webhook.cluster.reconciler import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.cluster.certmaterial import RENEW_ANNOTATION
+from webhook.cluster.copies import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
 from webhook.core import names
 from webhook.core.settings import config_hash
 

@@ -113,7 +113,8 @@ def _serve(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
     if settings.cert_mode == "self-managed":
         # Find or create the cert in its Secret and write the files before TLS loads them.
-        from webhook.cluster.certkeeper import SelfCertError, bootstrap, with_cert_paths
+        from webhook.cluster.certfiles import with_cert_paths
+        from webhook.cluster.certkeeper import SelfCertError, bootstrap
 
         settings = with_cert_paths(settings)
         flags.update(tls_cert=settings.tls_cert, tls_key=settings.tls_key)

@@ -44,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def current_config_hash(kube: Any, namespace: str, source: str, fallback: str) -> tuple[str, str]:
     """(hash, where it came from): the source ConfigMap's, else ``fallback``."""
-    from webhook.cluster.client import ApiError, configmap_path
-    from webhook.cluster.reconciler import read_source
+    from webhook.cluster.client import ApiError
+    from webhook.cluster.copies import read_source
+    from webhook.cluster.paths import configmap_path
 
     try:
         found = read_source(kube.get_or_none(configmap_path(namespace, source)))
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``otel-injector stale``."""
     import dataclasses
 
-    from webhook.cluster.client import ApiError, Kube, api_path
+    from webhook.cluster.client import ApiError, Kube
+    from webhook.cluster.paths import api_path
     from webhook.config.settings import load_settings
 
     settings = load_settings(config_file=args.config, overrides={"kubeconfig": args.kubeconfig})

@@ -1,40 +1,39 @@
-"""Kubernetes I/O helpers: a client, plain-JSON requests, and a list-then-watch informer.
+"""The Kubernetes API client of the cluster layer: bounded plain-JSON requests and watch
+streams over the ``kubernetes`` package's connection.
 
-Everything here speaks plain JSON dictionaries, never the ``kubernetes`` package's typed
-models: objects are read and written as the API server sends them, so no field this code
-does not know about is dropped on a write-back (the round-trip bug of peers.md #5), and
-the logic around it stays pure and testable with dictionaries.
+Objects are the dictionaries the API server sends (:mod:`webhook.cluster.objects`), never
+the package's typed models, so nothing this code does not know is dropped on a write-back.
 
-The ``kubernetes`` client is used only for what it does well: reading a kubeconfig or the
-in-cluster service account (with token refresh), TLS, and the connection pool.
+The ``kubernetes`` package is used for what it does well: reading a kubeconfig or the
+in-cluster service account (with token refresh), TLS, the auth headers
+(``ApiClient.param_serialize``) and the urllib3 connection pool. The request itself goes
+to that pool directly, because the generated API methods cannot do three things this layer
+needs: send a JSON-patch body as the exact bytes given (the client rewrites a
+``application/json-patch+json`` body that is not a list), give every request its own
+timeout without urllib3's retries, and hand back a watch response that another thread can
+shut down mid-read (:meth:`Kube.watch`'s ``on_open``, which the informer's bounded stop uses).
 
 * :func:`load_api_client` picks the credentials: ``settings.kubeconfig`` when set, else the
   in-cluster service account when running in a pod, else ``$KUBECONFIG`` or
   ``~/.kube/config``.
 * :class:`Kube` does bounded requests (``get``, ``create``, ``replace``, patches,
   ``delete`` with preconditions, paginated ``list``) and ``watch`` streams. Errors are one
-  exception type, :class:`ApiError`, with the HTTP status.
-* :class:`Informer` keeps a cache of one kind of object: it lists, watches from the list's
-  resourceVersion, and on a watch error or ``410 Gone`` re-lists after a bounded,
-  jittered backoff, reporting every difference to a callback.
+  exception type, :class:`ApiError`, with the HTTP status (0: the server was not reached).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import random
-import threading
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("webhook.cluster.client")
+from webhook.cluster.objects import JSONDict
 
-JSONDict = dict[str, Any]
+log = logging.getLogger("webhook.cluster.client")
 
 #: Bound of one ordinary request (connect + read), seconds.
 REQUEST_TIMEOUT = 10.0
@@ -98,53 +97,6 @@ def load_api_client(kubeconfig: str = "") -> Any:
     # Watches hold a connection each; leave room for the ordinary requests beside them.
     configuration.connection_pool_maxsize = 16
     return client.ApiClient(configuration)
-
-
-def api_path(group_version: str, resource: str, namespace: str | None = None, name: str | None = None) -> str:
-    """The REST path of a collection or an object, e.g.
-    ``api_path("v1", "configmaps", "shop", "otel-collector-sidecar")``."""
-    base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-    scope = f"/namespaces/{urllib.parse.quote(namespace, safe='')}" if namespace else ""
-    item = f"/{urllib.parse.quote(name, safe='')}" if name else ""
-    return f"{base}{scope}/{resource}{item}"
-
-
-def configmap_path(namespace: str, name: str | None = None) -> str:
-    """Path of the ConfigMaps of ``namespace``, or of one of them."""
-    return api_path("v1", "configmaps", namespace, name)
-
-
-def secret_path(namespace: str, name: str | None = None) -> str:
-    """Path of the Secrets of ``namespace``, or of one of them."""
-    return api_path("v1", "secrets", namespace, name)
-
-
-def lease_path(namespace: str, name: str | None = None) -> str:
-    """Path of the coordination.k8s.io/v1 Leases of ``namespace``, or of one of them."""
-    return api_path("coordination.k8s.io/v1", "leases", namespace, name)
-
-
-def mutating_webhook_path(name: str) -> str:
-    """Path of a MutatingWebhookConfiguration."""
-    return api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", None, name)
-
-
-def labels_of(obj: Mapping[str, Any] | None) -> Mapping[str, str]:
-    """``metadata.labels``, or an empty mapping."""
-    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
-    return labels if isinstance(labels, Mapping) else {}
-
-
-def annotations_of(obj: Mapping[str, Any] | None) -> Mapping[str, str]:
-    """``metadata.annotations``, or an empty mapping."""
-    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
-    return annotations if isinstance(annotations, Mapping) else {}
-
-
-def object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    """(namespace, name) of an object; the namespace is "" for cluster-scoped ones."""
-    metadata = obj.get("metadata") or {}
-    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
 
 
 class Kube:
@@ -381,188 +333,3 @@ def _api_error(status: int, data: bytes, what: str) -> ApiError:
     except ValueError:
         pass
     return ApiError(status, f"{what}: {message}", reason=reason)
-
-
-class Backoff:
-    """Bounded exponential backoff with jitter: ``initial``, doubling, at most ``maximum``."""
-
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._next = initial
-
-    def next(self) -> float:
-        """The delay to wait now; the following one is twice as long, up to the bound."""
-        delay = self._next
-        self._next = min(self._next * 2, self.maximum)
-        return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrets
-
-    def reset(self) -> None:
-        """Start again from ``initial`` (after a success)."""
-        self._next = self.initial
-
-
-#: Called with (old, new) for every change the informer sees: (None, obj) added,
-#: (obj, obj2) changed, (obj, None) deleted.
-ChangeHandler = Callable[[JSONDict | None, JSONDict | None], None]
-
-
-class Informer:
-    """A cache of one collection kept current by list + watch, in its own thread.
-
-    The cache is keyed by (namespace, name). After every (re-)list the differences from
-    the previous cache are reported to ``on_change`` as events, so a consumer never misses
-    a deletion that happened while the watch was down. A failed list or watch is retried
-    after a bounded, jittered backoff (:class:`Backoff`); ``410 Gone`` re-lists at once.
-    ``synced`` is set once the first list has been loaded. ``transform`` trims each object
-    before it is cached (keep only what the consumer reads).
-    """
-
-    def __init__(
-        self,
-        kube: Kube,
-        collection_path: str,
-        *,
-        name: str,
-        on_change: ChangeHandler,
-        label_selector: str = "",
-        field_selector: str = "",
-        backoff: Backoff | None = None,
-        watch_seconds: int | None = None,
-        transform: Callable[[JSONDict], JSONDict] | None = None,
-    ) -> None:
-        self.kube = kube
-        self.transform = transform
-        self.collection_path = collection_path
-        self.name = name
-        self.on_change = on_change
-        self.label_selector = label_selector
-        self.field_selector = field_selector
-        self.backoff = backoff or Backoff()
-        self.watch_seconds = watch_seconds
-        self.synced = threading.Event()
-        #: Set while the list is refused (401/403): RBAC lacks the permission. Retried.
-        self.forbidden = threading.Event()
-        self._cache: dict[tuple[str, str], JSONDict] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._close_stream: Callable[[], None] | None = None
-        self._thread: threading.Thread | None = None
-
-    def items(self) -> list[JSONDict]:
-        """A snapshot of the cached objects."""
-        with self._lock:
-            return list(self._cache.values())
-
-    def get(self, namespace: str, name: str) -> JSONDict | None:
-        """The cached object, if any."""
-        with self._lock:
-            return self._cache.get((namespace, name))
-
-    def start(self) -> None:
-        """Run the list/watch loop in a daemon thread."""
-        self._thread = threading.Thread(target=self.run, name=f"informer-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop and close the open watch; waits at most ``timeout`` seconds."""
-        self._stop.set()
-        close = self._close_stream
-        if close is not None:
-            with contextlib.suppress(Exception):  # the stream may already be closed
-                close()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def run(self) -> None:
-        """List, watch, and on failure re-list, until :meth:`stop`."""
-        while not self._stop.is_set():
-            try:
-                resource_version = self._relist()
-                self.backoff.reset()
-                while not self._stop.is_set():
-                    resource_version = self._watch(resource_version)
-            except ApiError as err:
-                if self._stop.is_set():
-                    break
-                if err.gone:
-                    log.info("watch %s expired (410 Gone); listing again", self.name)
-                    continue
-                delay = self.backoff.next()
-                if err.status in (401, 403):
-                    if not self.forbidden.is_set():
-                        log.error(  # noqa: TRY400 - the cause is RBAC, a traceback adds nothing
-                            "informer %s: list/watch of %s refused; grant it. Retrying with backoff: %s",
-                            self.name,
-                            self.collection_path,
-                            err,
-                        )
-                    self.forbidden.set()
-                else:
-                    log.warning("watch %s failed, retrying in %.1fs: %s", self.name, delay, err)
-                self._stop.wait(delay)
-            except Exception:
-                if self._stop.is_set():
-                    break
-                delay = self.backoff.next()
-                log.exception("informer %s crashed, retrying in %.1fs", self.name, delay)
-                self._stop.wait(delay)
-
-    def _relist(self) -> str:
-        items, resource_version = self.kube.list(
-            self.collection_path, label_selector=self.label_selector, field_selector=self.field_selector
-        )
-        if self.transform is not None:
-            items = [self.transform(i) for i in items]
-        fresh = {object_key(i): i for i in items}
-        with self._lock:
-            old, self._cache = self._cache, fresh
-        for key, obj in fresh.items():
-            previous = old.get(key)
-            if previous is None or _version(previous) != _version(obj):
-                self._notify(previous, obj)
-        for key, obj in old.items():
-            if key not in fresh:
-                self._notify(obj, None)
-        self.forbidden.clear()
-        self.synced.set()
-        return resource_version
-
-    def _watch(self, resource_version: str) -> str:
-        def opened(close: Callable[[], None]) -> None:
-            self._close_stream = close
-            if self._stop.is_set():  # stop() ran while this watch was being opened
-                close()
-
-        for kind, raw in self.kube.watch(
-            self.collection_path,
-            resource_version=resource_version,
-            label_selector=self.label_selector,
-            field_selector=self.field_selector,
-            timeout_seconds=self.watch_seconds,
-            on_open=opened,
-        ):
-            resource_version = _version(raw) or resource_version
-            if kind == "BOOKMARK":
-                continue
-            obj = self.transform(raw) if self.transform is not None else raw
-            key = object_key(obj)
-            with self._lock:
-                previous = self._cache.get(key)
-                if kind == "DELETED":
-                    self._cache.pop(key, None)
-                else:
-                    self._cache[key] = obj
-            self._notify(previous, None if kind == "DELETED" else obj)
-        self._close_stream = None
-        return resource_version
-
-    def _notify(self, old: JSONDict | None, new: JSONDict | None) -> None:
-        try:
-            self.on_change(old, new)
-        except Exception:
-            log.exception("informer %s: change handler failed", self.name)
-
-
-def _version(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")

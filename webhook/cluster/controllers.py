@@ -16,26 +16,23 @@ serves admissions. The composition root (:mod:`webhook.compose`) hands a
 stops it. With several uvicorn workers each worker process is its own candidate; one
 worker (the default) per pod is the intended setup.
 
-Tuning for tests and small clusters, from the environment (seconds):
-``OTEL_INJECTOR_RESYNC_SECONDS`` (full resync, default 300),
-``OTEL_INJECTOR_POD_GRACE_SECONDS`` (keep a pod-opt-in copy after its last pod, 60),
-``OTEL_INJECTOR_CERT_SYNC_SECONDS`` (certificate Secret poll, 30),
-``OTEL_INJECTOR_LEASE_DURATION_SECONDS`` / ``_RENEW_DEADLINE_SECONDS`` /
-``_RETRY_PERIOD_SECONDS`` (15 / 10 / 2).
+Their timings are ``settings.cluster`` (:class:`~webhook.config.timings.ClusterTimings`:
+resync, pod grace, certificate sync, lease duration, renew deadline, retry period), read
+once with the other settings and handed to each controller's constructor.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 
 from webhook.cluster.certkeeper import CertKeeper
 from webhook.cluster.client import Kube
 from webhook.cluster.leader import AlwaysLeader, LeaderElector, LeaseTimings, identity
-from webhook.cluster.reconciler import DEFAULT_POD_GRACE_SECONDS, DEFAULT_RESYNC_SECONDS, Reconciler
+from webhook.cluster.reconciler import Reconciler
 from webhook.config.settings import Settings
+from webhook.config.timings import ClusterTimings
 
 log = logging.getLogger("webhook.cluster.controllers")
 
@@ -43,25 +40,12 @@ log = logging.getLogger("webhook.cluster.controllers")
 SOURCE_WAIT_SECONDS = 5.0
 
 
-def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(f"OTEL_INJECTOR_{name}")
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        log.warning("OTEL_INJECTOR_%s=%r is not a number; using %s", name, raw, default)
-        return default
-    return value if value > 0 else default
-
-
-def timings_from_environment() -> LeaseTimings:
-    """Lease timings, defaults overridden by ``OTEL_INJECTOR_*_SECONDS``."""
-    default = LeaseTimings()
+def lease_timings(timings: ClusterTimings) -> LeaseTimings:
+    """The leader election's bounds from the settings."""
     return LeaseTimings(
-        lease_duration=_env_seconds("LEASE_DURATION_SECONDS", default.lease_duration),
-        renew_deadline=_env_seconds("RENEW_DEADLINE_SECONDS", default.renew_deadline),
-        retry_period=_env_seconds("RETRY_PERIOD_SECONDS", default.retry_period),
+        lease_duration=timings.lease_duration_seconds,
+        renew_deadline=timings.renew_deadline_seconds,
+        retry_period=timings.retry_period_seconds,
     )
 
 
@@ -75,10 +59,6 @@ class Controllers:
         kube: Kube | None = None,
         on_source_hash: Callable[[str], object] | None = None,
         candidate: str | None = None,
-        timings: LeaseTimings | None = None,
-        resync_seconds: float | None = None,
-        pod_grace_seconds: float | None = None,
-        cert_interval: float | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube or Kube.connect(settings.kubeconfig)
@@ -87,6 +67,7 @@ class Controllers:
         self.reconciler: Reconciler | None = None
         self.keeper: CertKeeper | None = None
         self._stopped = threading.Event()
+        timings = settings.cluster
         is_leader: Callable[[], bool] = AlwaysLeader().is_leader
         if settings.leader_election:
             self.leader = LeaderElector(
@@ -94,7 +75,7 @@ class Controllers:
                 namespace=settings.injection.namespace,
                 name=settings.lease_name,
                 identity=self.identity,
-                timings=timings or timings_from_environment(),
+                timings=lease_timings(timings),
                 on_started_leading=self._started_leading,
             )
             is_leader = self.leader.is_leader
@@ -104,12 +85,12 @@ class Controllers:
                 settings,
                 is_leader=is_leader,
                 on_source_hash=on_source_hash,
-                resync_seconds=resync_seconds or _env_seconds("RESYNC_SECONDS", DEFAULT_RESYNC_SECONDS),
-                pod_grace_seconds=pod_grace_seconds or _env_seconds("POD_GRACE_SECONDS", DEFAULT_POD_GRACE_SECONDS),
+                resync_seconds=timings.resync_seconds,
+                pod_grace_seconds=timings.pod_grace_seconds,
                 instance=self.identity,
             )
         if settings.cert_mode == "self-managed":
-            self.keeper = CertKeeper(self.kube, settings, is_leader=is_leader, interval=cert_interval)
+            self.keeper = CertKeeper(self.kube, settings, is_leader=is_leader, interval=timings.cert_sync_seconds)
 
     def is_leader(self) -> bool:
         """Whether this process may write now."""

@@ -16,7 +16,24 @@ Secret and the caBundle. The algorithm is the one client-go uses:
 * on shutdown the leader releases the Lease (empty holder), so a successor takes over at
   its next retry instead of waiting out the lease.
 
-Defaults: lease 15 s, renew deadline 10 s, retry every 2 s.
+Defaults: lease 15 s, renew deadline 10 s, retry every 2 s (settings
+``lease_duration_seconds``, ``renew_deadline_seconds``, ``retry_period_seconds``).
+
+Why not the ``kubernetes`` package's ``kubernetes.leaderelection.LeaderElection``? Read in
+kubernetes 37.0.2:
+
+* ``run()`` blocks its caller until leadership is lost, in ``time.sleep`` loops: it has no
+  stop, so a shutting-down process can only abandon the thread;
+* it cannot release: the Lease keeps its holder until it expires, so every rollout leaves
+  the cluster without a writer for a whole lease duration;
+* it measures the lease with the wall clock (``time.time()``), so a clock step (NTP, a
+  suspended VM) can make a follower take over early, or a leader renew late, while the
+  old leader still writes. This module only uses ``clock``, ``time.monotonic`` by default,
+  which is also what lets the unit tests drive it (tests/unit/cluster/test_leader.py);
+* its Lease lock makes its own ``CoordinationV1Api()`` from the global default
+  configuration (resourcelock/leaselock.py), not the process's ``ApiClient``;
+* it has no ``is_leader``: the writers here ask before every write, and the answer turns
+  false by itself at the renew deadline, even while the election thread is stuck.
 """
 
 from __future__ import annotations
@@ -33,7 +50,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from webhook.cluster.client import ApiError, JSONDict, Kube, lease_path
+from webhook.cluster.client import ApiError, Kube
+from webhook.cluster.objects import JSONDict
+from webhook.cluster.paths import lease_path
 
 log = logging.getLogger("webhook.cluster.leader")
 
@@ -137,24 +156,28 @@ class LeaderElector:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                renewed = self.try_acquire_or_renew()
-            except ApiError as err:
-                log.warning("lease %s/%s: %s", self.namespace, self.name, err)
-                renewed = False
-            except Exception:
-                log.exception("lease %s/%s: unexpected error", self.namespace, self.name)
-                renewed = False
-            if renewed:
-                self._last_renew = self.clock()
-                self._set_leading(True)
-            elif self._leading and self.clock() - self._last_renew >= self.timings.renew_deadline:
-                log.warning(
-                    "lease %s/%s: not renewed within the deadline; no longer leading", self.namespace, self.name
-                )
-                self._set_leading(False)
+            self.step()
             jitter = 1.0 if self._leading else random.uniform(1.0, 1.2)  # noqa: S311 - jitter
             self._stop.wait(self.timings.retry_period * jitter)
+
+    def step(self) -> bool:
+        """One round of the election (what the thread does every ``retry_period``): try to
+        acquire or renew, then lead or stop leading. Returns :meth:`is_leader`. Never raises."""
+        try:
+            renewed = self.try_acquire_or_renew()
+        except ApiError as err:
+            log.warning("lease %s/%s: %s", self.namespace, self.name, err)
+            renewed = False
+        except Exception:
+            log.exception("lease %s/%s: unexpected error", self.namespace, self.name)
+            renewed = False
+        if renewed:
+            self._last_renew = self.clock()
+            self._set_leading(True)
+        elif self._leading and self.clock() - self._last_renew >= self.timings.renew_deadline:
+            log.warning("lease %s/%s: not renewed within the deadline; no longer leading", self.namespace, self.name)
+            self._set_leading(False)
+        return self.is_leader()
 
     def _set_leading(self, leading: bool) -> None:
         with self._lock:

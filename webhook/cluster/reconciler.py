@@ -19,7 +19,7 @@ When the source changes, every replica (leader or not) swaps the config hash in 
 injection settings, so newly injected pods record it in their status annotation and
 ``otel-injector stale`` can find the older ones; the leader updates the copies.
 
-How it runs: four informers (:class:`~webhook.cluster.client.Informer`: list, then watch, re-list
+How it runs: four informers (:class:`~webhook.cluster.informer.Informer`: list, then watch, re-list
 with bounded backoff on errors and ``410 Gone``) over namespaces, the source ConfigMap,
 the managed copies (label selector) and opted-in pods (label selector
 ``tracing=enabled``) turn changes into namespace names on a work queue; one worker thread
@@ -28,352 +28,48 @@ does and acts. A periodic full resync re-checks every namespace, so a missed eve
 at most one resync period. Only the leader writes (:mod:`webhook.cluster.leader`); a follower
 keeps its caches warm and takes over with a full resync when it becomes leader.
 
-Pods that opt in by their own label
------------------------------------
-The webhook's second entry (``object.otel-injector.io``) injects pods labelled
-``tracing=enabled`` in namespaces that are not. Their sidecar mounts the ConfigMap, so it
-must exist in that namespace too, or the pod hangs in ContainerCreating (peers.md #8).
-
-Design chosen: **the reconciler watches pods with the label selector ``tracing=enabled``**
-and treats "an injected, non-terminated pod with that label that mounts our ConfigMap" as
-a reason for the namespace to have a copy, exactly like the namespace label. The watch
-event arrives within milliseconds of the pod's creation, long before a scheduler and a
-kubelet get to mounting volumes; and the kubelet retries a missing ConfigMap volume anyway,
-so even a late copy only delays the pod, never wedges it.
-
-Why not create the ConfigMap synchronously in the admission webhook:
-
-* admission would then depend on a write to the API server inside the API server's own
-  request, adding latency and a failure mode to every pod creation, under a 10 s budget;
-* every replica would write, which defeats the single-writer rule (leader election);
-* the webhook would need to skip dry-run requests and still could not undo a copy for a
-  pod whose creation later failed (another webhook or a quota rejecting it);
-* pods injected by ``otel-injector inject`` (no webhook) would still be missed.
-
-The price: cluster-wide ``get/list/watch`` on pods (read only, and filtered by label at
-the API server, so only opted-in pods travel), and a window of a few hundred milliseconds
-in which the ConfigMap may not exist yet, which the kubelet's retry covers. Without that
-permission the rest of the reconciler still works (an error is logged, the pod watch is
-retried) and, since no copy can then be proven unneeded, no copy is deleted.
-
-Clean-up of such copies: when the last such pod in an unlabelled namespace is gone, the
-copy is kept for ``pod_grace_seconds`` (default 60 s) so a rollout that replaces every
-pod does not delete and re-create it, then deleted. A pod that appears right after the
-deletion gets a new copy from its own watch event. Pods injected only because their
-namespace was labelled do not keep a copy alive: removing the namespace label removes it.
+What a namespace wants and what to do about its ConfigMap is decided, purely, in
+:mod:`webhook.cluster.copies`, which also says why pods that opt in by their own label
+are watched instead of getting their ConfigMap from the admission itself.
 """
 
 from __future__ import annotations
 
-import enum
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
 
-from webhook.cluster.client import (
-    ApiError,
-    Backoff,
-    Informer,
-    JSONDict,
-    Kube,
-    annotations_of,
-    api_path,
-    configmap_path,
-    labels_of,
+from webhook.cluster.backoff import Backoff
+from webhook.cluster.client import ApiError, Kube
+from webhook.cluster.copies import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    OPTED_IN_SELECTOR,
+    Action,
+    Plan,
+    Source,
+    build_copy,
+    is_current,
+    is_terminating,
+    namespace_wants_copy,
+    plan_copy,
+    pod_mounts_copy,
+    read_source,
+    refusal_event,
+    slim_pod,
 )
+from webhook.cluster.informer import Informer
+from webhook.cluster.objects import JSONDict
+from webhook.cluster.paths import api_path, configmap_path
+from webhook.cluster.workqueue import WorkQueue
 from webhook.config.settings import Settings
+from webhook.config.timings import ClusterTimings
 from webhook.core import names
-from webhook.core.settings import config_hash
 
 log = logging.getLogger("webhook.cluster.reconciler")
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "otel-injector"
-HASH_ANNOTATION = names.ANNOTATION_PREFIX + "config-hash"
-SOURCE_ANNOTATION = names.ANNOTATION_PREFIX + "source"
-OPTED_IN_SELECTOR = f"{names.TRACING_LABEL}={names.TRACING_ENABLED}"
-
-DEFAULT_RESYNC_SECONDS = 300.0
-DEFAULT_POD_GRACE_SECONDS = 60.0
-EVENT_COMPONENT = "otel-injector"
-
-
-# --- Pure part: what should exist, and what to do about what does ---------------------
-
-
-@dataclass(frozen=True)
-class Source:
-    """The source config: the ``data`` to copy and the hash of its ``config.yaml``."""
-
-    data: Mapping[str, str]
-    hash: str
-
-
-def read_source(configmap: Mapping[str, Any] | None) -> Source | None:
-    """The :class:`Source` in a ConfigMap, or ``None`` if it has no ``config.yaml``."""
-    if not configmap:
-        return None
-    data = configmap.get("data") or {}
-    config = data.get(names.CONFIG_KEY) if isinstance(data, Mapping) else None
-    if not isinstance(config, str):
-        return None
-    clean = {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
-    return Source(data=clean, hash=config_hash(config.encode("utf-8")))
-
-
-class Ownership(enum.StrEnum):
-    """Who a ConfigMap named like our copy belongs to."""
-
-    ABSENT = "absent"
-    MANAGED = "managed"  # ours: the managed-by label
-    USER = "user"  # no managed-by label: someone else made it
-    OPTED_OUT = "opted-out"  # annotated otel-injector.io/managed: "false"
-
-
-def ownership(configmap: Mapping[str, Any] | None) -> Ownership:
-    """Classify an existing ConfigMap. The ``managed: "false"`` annotation wins over the
-    label, so a user can take over a copy the reconciler made."""
-    if configmap is None:
-        return Ownership.ABSENT
-    if str(annotations_of(configmap).get(names.MANAGED_ANNOTATION, "")).strip().lower() == "false":
-        return Ownership.OPTED_OUT
-    if labels_of(configmap).get(MANAGED_BY_LABEL) == MANAGED_BY:
-        return Ownership.MANAGED
-    return Ownership.USER
-
-
-def is_current(configmap: Mapping[str, Any], source: Source) -> bool:
-    """Whether ``configmap`` holds exactly the source's data and is annotated with its hash."""
-    return (
-        dict(configmap.get("data") or {}) == dict(source.data)
-        and annotations_of(configmap).get(HASH_ANNOTATION) == source.hash
-        and labels_of(configmap).get(MANAGED_BY_LABEL) == MANAGED_BY
-    )
-
-
-def build_copy(
-    source: Source,
-    *,
-    namespace: str,
-    name: str,
-    source_ref: str,
-    existing: Mapping[str, Any] | None = None,
-) -> JSONDict:
-    """The managed copy for ``namespace``. With ``existing``, its metadata (and so its
-    resourceVersion, for a compare-and-swap update) and foreign labels and annotations are
-    kept; the data is replaced whole."""
-    metadata: JSONDict = {"name": name, "namespace": namespace}
-    if existing is not None:
-        metadata = {k: v for k, v in (existing.get("metadata") or {}).items() if k != "managedFields"}
-    metadata["labels"] = {**labels_of(existing), MANAGED_BY_LABEL: MANAGED_BY}
-    metadata["annotations"] = {
-        **annotations_of(existing),
-        HASH_ANNOTATION: source.hash,
-        SOURCE_ANNOTATION: source_ref,
-    }
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": dict(source.data)}
-
-
-class Action(enum.StrEnum):
-    """What :func:`plan_copy` decided."""
-
-    NONE = "none"
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    REFUSE = "refuse"  # wanted, but not ours to write: log and record an Event
-    WAIT = "wait"  # wanted, but the source config is missing
-
-
-@dataclass(frozen=True)
-class Plan:
-    """An action and the one-line reason for it (logged, and the Event message)."""
-
-    action: Action
-    reason: str
-
-
-def plan_copy(*, wanted: bool, why: str, existing: Mapping[str, Any] | None, source: Source | None) -> Plan:
-    """Decide what to do with a namespace's ConfigMap. Pure; ``why`` says why the
-    namespace does or does not want a copy."""
-    owner = ownership(existing)
-    if owner is Ownership.ABSENT:
-        if not wanted:
-            return Plan(Action.NONE, f"no copy, none needed ({why})")
-        if source is None:
-            return Plan(Action.WAIT, "the source collector config is missing or has no config.yaml")
-        return Plan(Action.CREATE, f"copy missing ({why})")
-    if existing is None:  # for the type checker: ABSENT was handled above
-        return Plan(Action.NONE, "no ConfigMap")
-    if owner in (Ownership.USER, Ownership.OPTED_OUT):
-        if not wanted or source is None or dict(existing.get("data") or {}) == dict(source.data):
-            return Plan(Action.NONE, f"ConfigMap is {owner.value}; left alone")
-        detail = (
-            f'it is annotated {names.MANAGED_ANNOTATION}: "false"'
-            if owner is Ownership.OPTED_OUT
-            else f"it has no {MANAGED_BY_LABEL}={MANAGED_BY} label, so a user made it"
-        )
-        return Plan(Action.REFUSE, f"not overwriting the ConfigMap with the collector config {source.hash}: {detail}")
-    if not wanted:
-        return Plan(Action.DELETE, f"managed copy no longer needed ({why})")
-    if source is None:
-        return Plan(Action.NONE, "the source collector config is missing; keeping the copy as it is")
-    if is_current(existing, source):
-        return Plan(Action.NONE, "copy is current")
-    return Plan(Action.UPDATE, f"copy is out of date (config {source.hash})")
-
-
-def pod_mounts_copy(pod: Mapping[str, Any], config_map: str) -> bool:
-    """Whether ``pod`` opted in by its own label, was injected, mounts ``config_map`` and
-    has not terminated: such a pod keeps a copy alive in an unlabelled namespace."""
-    if labels_of(pod).get(names.TRACING_LABEL) != names.TRACING_ENABLED:
-        return False
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return False
-    status = annotations_of(pod).get(names.STATUS_ANNOTATION)
-    if status is None:
-        return False
-    try:
-        record = json.loads(status)
-    except ValueError:
-        return True  # injected, record unreadable: assume the default ConfigMap
-    return not isinstance(record, dict) or record.get("configMap", config_map) == config_map
-
-
-def namespace_wants_copy(
-    namespace: Mapping[str, Any],
-    *,
-    excluded: Iterable[str],
-    opted_in_pods: int,
-    pods_left_recently: bool,
-) -> tuple[bool, str]:
-    """Whether a namespace should have a copy, and why (pure)."""
-    name = str((namespace.get("metadata") or {}).get("name") or "")
-    if name in set(excluded):
-        return False, f"namespace {name} is excluded from injection"
-    if labels_of(namespace).get(names.TRACING_LABEL) == names.TRACING_ENABLED:
-        return True, f"namespace labelled {OPTED_IN_SELECTOR}"
-    if opted_in_pods:
-        return True, f"{opted_in_pods} injected pod(s) labelled {OPTED_IN_SELECTOR}"
-    if pods_left_recently:
-        return True, f"pods labelled {OPTED_IN_SELECTOR} ran here moments ago"
-    return False, f"namespace not labelled {OPTED_IN_SELECTOR} and no injected pod opted in"
-
-
-def is_terminating(namespace: Mapping[str, Any]) -> bool:
-    """A namespace being deleted accepts no new objects; its copies go with it."""
-    return bool((namespace.get("metadata") or {}).get("deletionTimestamp")) or (
-        (namespace.get("status") or {}).get("phase") == "Terminating"
-    )
-
-
-def refusal_event(configmap: Mapping[str, Any], message: str, *, instance: str) -> JSONDict:
-    """A core/v1 Warning Event on ``configmap`` explaining why it was not overwritten."""
-    metadata = configmap.get("metadata") or {}
-    now = datetime.now(UTC)
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": metadata.get("namespace")},
-        "involvedObject": {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "namespace": metadata.get("namespace"),
-            "name": metadata.get("name"),
-            "uid": metadata.get("uid"),
-            "resourceVersion": metadata.get("resourceVersion"),
-        },
-        "reason": "ConfigMapNotManaged",
-        "message": message,
-        "type": "Warning",
-        "source": {"component": EVENT_COMPONENT},
-        "reportingComponent": EVENT_COMPONENT,
-        "reportingInstance": instance[:128],
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "action": "Reconcile",
-        "count": 1,
-    }
-
-
-def _slim_pod(pod: JSONDict) -> JSONDict:
-    """What the pod cache keeps: enough for :func:`pod_mounts_copy`."""
-    metadata = pod.get("metadata") or {}
-    status = annotations_of(pod).get(names.STATUS_ANNOTATION)
-    return {
-        "metadata": {
-            "name": metadata.get("name"),
-            "namespace": metadata.get("namespace"),
-            "resourceVersion": metadata.get("resourceVersion"),
-            "labels": dict(labels_of(pod)),
-            "annotations": {} if status is None else {names.STATUS_ANNOTATION: status},
-        },
-        "status": {"phase": (pod.get("status") or {}).get("phase")},
-    }
-
-
-# --- The work queue ------------------------------------------------------------------
-
-
-class WorkQueue:
-    """Namespace names to reconcile: de-duplicated, FIFO, with delayed adds."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._ready: dict[str, None] = {}
-        self._delayed: dict[str, float] = {}
-        self._closed = False
-
-    def add(self, key: str) -> None:
-        """Queue ``key`` now (a no-op if it is already queued)."""
-        with self._cond:
-            self._ready[key] = None
-            self._delayed.pop(key, None)
-            self._cond.notify()
-
-    def add_after(self, key: str, delay: float) -> None:
-        """Queue ``key`` in ``delay`` seconds (the earlier of two delayed adds wins)."""
-        due = time.monotonic() + delay
-        with self._cond:
-            if key not in self._ready and due < self._delayed.get(key, float("inf")):
-                self._delayed[key] = due
-            self._cond.notify()
-
-    def get(self, timeout: float) -> str | None:
-        """The next key, waiting at most ``timeout`` seconds; ``None`` if there is none."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self._closed:
-                now = time.monotonic()
-                for key, due in list(self._delayed.items()):
-                    if due <= now:
-                        del self._delayed[key]
-                        self._ready[key] = None
-                if self._ready:
-                    key = next(iter(self._ready))
-                    del self._ready[key]
-                    return key
-                wait = min([deadline, *self._delayed.values()]) - now
-                if now >= deadline:
-                    return None
-                self._cond.wait(max(wait, 0.01))
-            return None
-
-    def close(self) -> None:
-        """Wake every waiter; :meth:`get` returns ``None`` from now on."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-# --- The controller ------------------------------------------------------------------
+_DEFAULTS = ClusterTimings()
 
 
 class Reconciler:
@@ -390,8 +86,8 @@ class Reconciler:
         *,
         is_leader: Callable[[], bool] = lambda: True,
         on_source_hash: Callable[[str], object] | None = None,
-        resync_seconds: float = DEFAULT_RESYNC_SECONDS,
-        pod_grace_seconds: float = DEFAULT_POD_GRACE_SECONDS,
+        resync_seconds: float = _DEFAULTS.resync_seconds,
+        pod_grace_seconds: float = _DEFAULTS.pod_grace_seconds,
         instance: str = "",
     ) -> None:
         self.kube = kube
@@ -434,7 +130,7 @@ class Reconciler:
             name="opted-in-pods",
             label_selector=OPTED_IN_SELECTOR,
             on_change=self._on_pod,
-            transform=_slim_pod,
+            transform=slim_pod,
         )
         self.informers = (self.namespaces, self.source_informer, self.copies, self.pods)
 

@@ -34,6 +34,7 @@ from typing import Any
 from webhook.core import names
 from webhook.core.overrides import read_overrides
 from webhook.core.settings import InjectionSettings
+from webhook.core.status import Status
 from webhook.core.workload import Workload, infer_workload
 
 EXIT_STALE = 3
@@ -91,23 +92,17 @@ def stale_reasons(pod: Mapping[str, Any], *, current_hash: str, settings: Inject
     raw = annotations.get(names.STATUS_ANNOTATION)
     if raw is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
         return []
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return ["status annotation is not JSON; injected by an unknown version"]
-    if not isinstance(record, dict):
+    status = Status.parse(raw)
+    if status is None:
         return ["status annotation is not a JSON object; injected by an unknown version"]
     reasons = []
-    mounts_shared = record.get("configMap", settings.config_map) == settings.config_map
-    pod_hash = str(record.get("configHash") or "")
-    if current_hash and mounts_shared and pod_hash != current_hash:
-        shown = pod_hash or "none recorded"
+    if current_hash and status.mounts(settings.config_map) and status.config_hash != current_hash:
+        shown = status.config_hash or "none recorded"
         reasons.append(f"collector config {shown}, current is {current_hash}")
     app_names = [str(c.get("name", "")) for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
     expected_image = read_overrides(annotations, settings, app_names)[0].image
-    pod_image = str(record.get("image") or "")
-    if pod_image != expected_image:
-        reasons.append(f"sidecar image {pod_image or 'not recorded'}, current is {expected_image}")
+    if status.image != expected_image:
+        reasons.append(f"sidecar image {status.image or 'not recorded'}, current is {expected_image}")
     return reasons
 
 

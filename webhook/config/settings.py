@@ -3,16 +3,27 @@
 Precedence, highest first: command-line flag, environment variable, YAML config file,
 built-in default. Every setting has an environment variable named ``OTEL_INJECTOR_<FIELD>``
 (upper-cased), and the YAML file uses the field names as keys. Unknown keys and bad values
-are errors at start-up, not surprises at admission time.
+are errors at start-up, not surprises at admission time. docs/settings.md lists them all
+(generated from these dataclasses by docs/render_settings.py, checked by
+tests/docs/test_render_settings.py).
 
-:class:`~webhook.core.settings.InjectionSettings` holds only what the pure mutation needs;
-:class:`Settings` adds what the server needs around it.
+:class:`Settings` holds the server's own fields and nested, frozen groups:
+:class:`~webhook.core.settings.InjectionSettings` (only what the pure mutation needs),
+:class:`~webhook.config.timings.ClusterTimings` and
+:class:`~webhook.config.timings.ServingTimings`. A group's fields are set by their own flat
+names, like the top-level ones; field names are unique across groups.
+
+Values are converted by the field's real type (``typing.get_type_hints``): ``bool``,
+``int``, ``float``, ``str``, a ``Literal`` of strings, or ``tuple[str, ...]`` (a
+comma-separated string in the environment).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +31,7 @@ from typing import Any, Literal
 
 import yaml
 
+from webhook.config.timings import ClusterTimings, ServingTimings
 from webhook.core.settings import (
     DEFAULT_NAMESPACE,
     InjectionSettings,
@@ -67,6 +79,9 @@ class Settings:
     # Empty: in-cluster config, else $KUBECONFIG or ~/.kube/config.
     kubeconfig: str = ""
     injection: InjectionSettings = field(default_factory=InjectionSettings)
+    # --- Timings (webhook.config.timings): controllers, then the serving process ---
+    cluster: ClusterTimings = field(default_factory=ClusterTimings)
+    serving: ServingTimings = field(default_factory=ServingTimings)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -83,8 +98,21 @@ class Settings:
         return self.reconcile or self.cert_mode == "self-managed"
 
 
-_INJECTION_FIELDS = {f.name: f for f in dataclasses.fields(InjectionSettings)}
-_SERVER_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "injection"}
+_HINTS = typing.get_type_hints(Settings)
+#: The fields of :class:`Settings` that are nested dataclasses (injection, cluster,
+#: serving), and their classes.
+GROUPS: dict[str, type[Any]] = {
+    f.name: _HINTS[f.name] for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(_HINTS[f.name])
+}
+#: Setting name -> (its group, or "" for a top-level field; the field's type).
+_FIELDS: dict[str, tuple[str, Any]] = {
+    f.name: ("", _HINTS[f.name]) for f in dataclasses.fields(Settings) if f.name not in GROUPS
+}
+for _group, _cls in GROUPS.items():
+    for _name, _hint in typing.get_type_hints(_cls).items():
+        if _name in _FIELDS:  # pragma: no cover - a programming error, caught by the tests at once
+            raise TypeError(f"setting {_name} is defined twice")
+        _FIELDS[_name] = (_group, _hint)
 
 
 def env_var(field_name: str) -> str:
@@ -93,8 +121,14 @@ def env_var(field_name: str) -> str:
 
 
 def all_field_names() -> list[str]:
-    """Every setting name, server and injection alike, in declaration order."""
-    return [*_SERVER_FIELDS, *_INJECTION_FIELDS]
+    """Every setting name: the top-level ones, then each group's, in declaration order."""
+    top = [f.name for f in dataclasses.fields(Settings) if f.name not in GROUPS]
+    return [*top, *(f.name for cls in GROUPS.values() for f in dataclasses.fields(cls))]
+
+
+def group_of(field_name: str) -> str:
+    """The group holding ``field_name`` ("" for a top-level field)."""
+    return _FIELDS[field_name][0]
 
 
 def load_settings(
@@ -155,40 +189,55 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _build(values: Mapping[str, Any]) -> Settings:
-    injection = {k: _coerce(_INJECTION_FIELDS[k], v) for k, v in values.items() if k in _INJECTION_FIELDS}
-    server = {k: _coerce(_SERVER_FIELDS[k], v) for k, v in values.items() if k in _SERVER_FIELDS}
-    namespace = injection.get("namespace", DEFAULT_NAMESPACE)
+    coerced = {k: _coerce(k, _FIELDS[k][1], v) for k, v in values.items() if k in _FIELDS}
+    namespace = coerced.get("namespace", DEFAULT_NAMESPACE)
     if not isinstance(namespace, str) or not namespace:
         raise SettingsError("namespace must be a non-empty string")
     try:
-        return Settings(injection=InjectionSettings(**injection), **server)
+        groups = {
+            group: cls(**{k: v for k, v in coerced.items() if _FIELDS[k][0] == group}) for group, cls in GROUPS.items()
+        }
+        return Settings(**{k: v for k, v in coerced.items() if not _FIELDS[k][0]}, **groups)
     except TypeError as err:
         raise SettingsError(str(err)) from None
 
 
-def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
-    """Turn env/YAML values into the field's type, with an error that names the setting."""
-    kind = str(f.type)
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    """Turn an env/YAML value into the field's type, with an error that names the setting."""
     try:
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            lowered = str(value).strip().lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return lowered in ("true", "1", "yes")
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return int(value)
-        if kind.startswith("tuple"):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(i).strip() for i in items if str(i).strip())
+        return convert(kind, value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: cannot use {value!r} ({env_var(name)})") from None
+
+
+def convert(kind: Any, value: Any) -> Any:
+    """``value`` (text from the environment, or a YAML scalar or list) as type ``kind``.
+
+    Raises ValueError or TypeError for a value that is not one; :class:`NotImplementedError`
+    for a type no setting may have (a programming error)."""
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(value)
+        return lowered in ("true", "1", "yes")
+    if kind is int or kind is float:
+        if isinstance(value, (bool, dict, list)) or (kind is int and isinstance(value, float)):
+            raise TypeError(value)
+        number = kind(value.strip() if isinstance(value, str) else value)
+        if not math.isfinite(number):
+            raise ValueError(value)
+        return number
+    if origin is tuple and typing.get_args(kind) == (str, Ellipsis):
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    if kind is str or (origin is Literal and all(isinstance(a, str) for a in typing.get_args(kind))):
         if isinstance(value, (dict, list)):
             raise TypeError(value)
         return str(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{f.name}: cannot use {value!r} ({env_var(f.name)})") from None
+    raise NotImplementedError(f"settings of type {kind!r} cannot be read from text")
 
 
 def _one_line(err: Exception) -> str:
@@ -196,7 +245,8 @@ def _one_line(err: Exception) -> str:
 
 
 def describe_settings(settings: Settings) -> dict[str, Any]:
-    """A flat, JSON-able view of the settings for the start-up log line."""
-    flat = {k: v for k, v in dataclasses.asdict(settings).items() if k != "injection"}
-    flat.update(dataclasses.asdict(settings.injection))
+    """A flat, JSON-able view of every setting, groups included, for the start-up log line."""
+    flat = {k: v for k, v in dataclasses.asdict(settings).items() if k not in GROUPS}
+    for group in GROUPS:
+        flat.update(dataclasses.asdict(getattr(settings, group)))
     return flat

@@ -15,7 +15,6 @@ subtree is the same object on both sides.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from webhook.core.decision import INJECT, Decision, Reason, decide
 from webhook.core.overrides import Notice, PodOverrides, read_overrides
 from webhook.core.settings import InjectionSettings, SidecarMode
 from webhook.core.sidecar import build_sidecar, build_volume
+from webhook.core.status import Status
 from webhook.core.workload import Workload, infer_workload
 
 
@@ -191,21 +191,19 @@ def status_annotation(
     settings: InjectionSettings,
     env_added: Mapping[str, tuple[str, ...]],
 ) -> str:
-    """The ``otel-injector.io/status`` value: a compact, key-sorted JSON record of what was
-    added and with which version, config and image, so ``stale`` can compare it later.
+    """The ``otel-injector.io/status`` value (:class:`~webhook.core.status.Status`): what
+    was added and with which version, config and image, so ``stale`` can compare it later.
     """
-    sidecar_field = "initContainers" if overrides.sidecar_mode == "native" else "containers"
-    record = {
-        "version": __version__,
-        "configHash": settings.config_hash,
-        "configMap": overrides.config_map,
-        "image": overrides.image,
-        "mode": overrides.sidecar_mode,
-        sidecar_field: [names.CONTAINER_NAME],
-        "volumes": [names.VOLUME_NAME],
+    return Status(
+        version=__version__,
+        config_hash=settings.config_hash,
+        config_map=overrides.config_map,
+        image=overrides.image,
+        mode=overrides.sidecar_mode,
+        sidecars=(names.CONTAINER_NAME,),
+        volumes=(names.VOLUME_NAME,),
         # The union of names and the containers that got any keeps the record small on
         # pods with many containers (annotations share a 256 KiB budget).
-        "env": sorted({var for vars_ in env_added.values() for var in vars_}),
-        "envContainers": sorted(env_added),
-    }
-    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+        env=tuple(sorted({var for vars_ in env_added.values() for var in vars_})),
+        env_containers=tuple(sorted(env_added)),
+    ).to_annotation()

@@ -1,5 +1,21 @@
 """Kubernetes resource quantities ("500m", "128Mi", "1e9"), parsed exactly as the apiserver's
 grammar allows, so an override the injector accepts is one the apiserver accepts too.
+
+The grammar (k8s.io/apimachinery resource.Quantity)::
+
+    <quantity> ::= <signedNumber><suffix>
+    <suffix>   ::= Ki | Mi | Gi | Ti | Pi | Ei | n | u | m | "" | k | M | G | T | P | E
+                 | e<signedNumber> | E<signedNumber>
+    <number>   ::= digits, optionally with one "." (ASCII digits only)
+
+Why not the ``kubernetes`` package's ``kubernetes.utils.parse_quantity``: it hands the text
+before the suffix to ``Decimal()``, which accepts much the apiserver rejects, so a pod
+annotation that passed it would make the apiserver refuse the whole pod after our patch.
+Checked with kubernetes 37.0.2: it accepts ``NaN``, ``Infinity``, ``-1``, ``1_000``,
+``1e400``, Unicode digits (``"١٢٣"`` is 123), an upper-case ``1K`` and a double suffix
+(``1e3m`` is 1), all invalid quantities; this module rejects each of them, and negative
+values, which no resource may have (tests/unit/core/test_quantity.py). Speed is not the
+reason: both take about 1.5 us per call.
 """
 
 from __future__ import annotations

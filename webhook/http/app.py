@@ -77,7 +77,9 @@ def create_app(
     stopped serving, report not ready, stop every service (the controllers release their
     Lease here: uvicorn re-raises SIGTERM after shutdown, so ``atexit`` would never run),
     and flush the spans."""
-    provider = tracer_provider or build_tracer_provider(processor=span_processor)
+    provider = tracer_provider or build_tracer_provider(
+        processor=span_processor, switch_interval=settings.serving.gil_switch_interval_seconds
+    )
     state = AppState(settings, live or LiveInjection(settings.injection), Metrics())
     handler = AdmissionHandler(state.live.current, state.metrics, tracer_for(provider))
 

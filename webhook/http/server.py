@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import ssl
@@ -24,6 +25,7 @@ from pathlib import Path
 import uvicorn
 
 from webhook.config.settings import Settings, env_var
+from webhook.config.timings import ServingTimings
 from webhook.core.settings import SettingsError
 from webhook.telemetry.tracing import EXPORT_BATCH_SIZE
 
@@ -36,7 +38,6 @@ log = logging.getLogger("webhook.http.server")
 
 KEEP_ALIVE_SECONDS = 120
 GRACEFUL_SHUTDOWN_SECONDS = 20
-CERT_POLL_SECONDS = float(os.environ.get("OTEL_INJECTOR_CERT_POLL_SECONDS", "5"))
 # Strong references to the reload tasks, which asyncio itself only holds weakly.
 _watchers: set[asyncio.Task[None]] = set()
 
@@ -96,11 +97,18 @@ async def _watch_certificate(context: ssl.SSLContext, cert: str, key: str, inter
             log.warning("serving certificate not reloaded yet: %s", err, extra={"cert": cert})
 
 
-def reloading_ssl_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+def reloading_ssl_context(
+    config: uvicorn.Config,
+    default: Callable[[], ssl.SSLContext],
+    *,
+    poll_seconds: float = ServingTimings().cert_poll_seconds,
+) -> ssl.SSLContext:
     """Uvicorn's ``ssl_context_factory``: the default context, TLS 1.2 at least, plus a task
-    in this worker's event loop that reloads the cert when its files change.
+    in this worker's event loop that looks at the cert files every ``poll_seconds`` (the
+    ``cert_poll_seconds`` setting) and reloads them when they change.
 
-    A module-level function so uvicorn can hand it to worker processes."""
+    A module-level function (bound by ``functools.partial``) so uvicorn can hand it to
+    worker processes."""
     context = default()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     cert, key = str(config.ssl_certfile), str(config.ssl_keyfile)
@@ -109,7 +117,7 @@ def reloading_ssl_context(config: uvicorn.Config, default: Callable[[], ssl.SSLC
     except RuntimeError:
         log.warning("no event loop while loading TLS; certificate reload is off")
         return context
-    task = loop.create_task(_watch_certificate(context, cert, key, CERT_POLL_SECONDS))
+    task = loop.create_task(_watch_certificate(context, cert, key, poll_seconds))
     _watchers.add(task)
     task.add_done_callback(_watchers.discard)
     return context
@@ -136,7 +144,7 @@ def serve(settings: Settings, app_factory: str) -> None:
         workers=settings.workers,
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
-        ssl_context_factory=reloading_ssl_context,
+        ssl_context_factory=functools.partial(reloading_ssl_context, poll_seconds=settings.serving.cert_poll_seconds),
         log_config=None,
         access_log=False,
         proxy_headers=False,

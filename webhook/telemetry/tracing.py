@@ -14,7 +14,8 @@ SDK's defaults (512 spans a batch, a 5 ms GIL switch interval) a request that ar
 an export waited up to 5 ms at a time for the GIL, and p99 latency at 200 admissions/s was
 several times what it is without export. So, unless the ``OTEL_BSP_*`` variables say
 otherwise, :mod:`webhook.http.server` exports in batches of :data:`EXPORT_BATCH_SIZE` spans, and
-while an export thread runs the switch interval is :data:`SWITCH_INTERVAL_SECONDS`.
+while an export thread runs the switch interval is at most ``switch_interval`` (the
+``gil_switch_interval_seconds`` setting, default :data:`SWITCH_INTERVAL_SECONDS`).
 
 The server span comes from :class:`ServerSpanMiddleware`, a lean ASGI middleware, not from
 ``opentelemetry-instrumentation-fastapi``: that instrumentation cost about a quarter of the
@@ -61,10 +62,13 @@ def tracing_disabled(environ: Mapping[str, str] | None = None) -> bool:
 def build_tracer_provider(
     environ: Mapping[str, str] | None = None,
     processor: SpanProcessor | None = None,
+    *,
+    switch_interval: float = SWITCH_INTERVAL_SECONDS,
 ) -> TracerProvider | None:
     """A tracer provider per the environment, or ``None`` when tracing is disabled.
 
-    ``processor`` replaces the OTLP batch export (tests pass an in-memory one)."""
+    ``processor`` replaces the OTLP batch export (tests pass an in-memory one). With the
+    export thread, the interpreter's GIL switch interval is lowered to ``switch_interval``."""
     env = os.environ if environ is None else environ
     if tracing_disabled(env):
         return None
@@ -77,7 +81,7 @@ def build_tracer_provider(
     exporter = _exporter(env)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
+        sys.setswitchinterval(min(sys.getswitchinterval(), switch_interval))
     return provider
 
 

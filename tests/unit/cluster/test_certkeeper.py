@@ -1,131 +1,128 @@
-"""Self-managed certificate material: checks, renewal decisions, Secret shape, file writes."""
+"""The certificate keeper's API side against a loopback stub API server: the Secret is
+created once and shared by racing replicas, renewed on request by the leader only, and the
+caBundle is patched under a resourceVersion test. (The material itself: test_certmaterial.py;
+against a real kube-apiserver: tests/cluster/test_selfcerts.py.)"""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import ssl
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from cryptography import x509
+import pytest
 
-from webhook.cluster.certkeeper import (
-    RENEW_ANNOTATION,
-    Material,
-    check,
-    issue,
-    material_from_secret,
-    secret_body,
-    serial_of,
-    service_dns_names,
-    write_files,
-)
+from tests.unit.cluster.stubapi import Reply, Request, Store, StubApi, status, stub_api
+from webhook.cluster.certkeeper import CertKeeper, bootstrap, ensure_secret, patch_ca_bundle, request_renewal
+from webhook.cluster.certmaterial import RENEW_ANNOTATION, material_from_secret, service_dns_names
+from webhook.cluster.client import ApiError
+from webhook.cluster.paths import mutating_webhook_path, secret_path
+from webhook.config.settings import Settings
+from webhook.core.settings import InjectionSettings
 
-DNS = service_dns_names("otel-injector", "otel-injector")
-
-
-def test_dns_names_cover_the_service_forms() -> None:
-    assert DNS == [
-        "otel-injector",
-        "otel-injector.otel-injector",
-        "otel-injector.otel-injector.svc",
-        "otel-injector.otel-injector.svc.cluster.local",
-    ]
+NS, NAME = "otel-injector", "otel-injector-tls"
+DNS = service_dns_names("otel-injector", NS)
+HOOK = mutating_webhook_path("otel-injector")
 
 
-def test_fresh_material_is_good_and_has_the_sans() -> None:
-    material = issue(None, DNS)
-    assert check(material, DNS) is None
-    leaf = x509.load_pem_x509_certificate(material.tls_cert)
-    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sans.get_values_for_type(x509.DNSName) == DNS
-    lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
-    assert dt.timedelta(days=89) < lifetime < dt.timedelta(days=91)
+@pytest.fixture
+def stub() -> Iterator[StubApi]:
+    with stub_api() as running:
+        yield running
 
 
-def test_renewal_is_due_after_two_thirds_of_the_lifetime() -> None:
-    material = issue(None, DNS)
-    leaf = x509.load_pem_x509_certificate(material.tls_cert)
-    start = leaf.not_valid_before_utc
-    assert check(material, DNS, now=start + dt.timedelta(days=55)) is None
-    problem = check(material, DNS, now=start + dt.timedelta(days=61))
-    assert problem is not None
-    assert "serving certificate is due" in problem
+@pytest.fixture
+def secrets(stub: StubApi) -> Store:
+    store = Store(stub, secret_path(NS))
+    store.serve(NAME)
+    return store
 
 
-def test_renewal_reuses_the_ca_and_changes_the_serial() -> None:
-    first = issue(None, DNS)
-    second = issue(first, DNS)
-    assert second.ca_bundle == first.ca_bundle
-    assert second.ca_key == first.ca_key
-    assert serial_of(second.tls_cert) != serial_of(first.tls_cert)
-    assert check(second, DNS) is None
+def test_creates_the_secret_once_and_then_reuses_it(stub: StubApi, secrets: Store) -> None:
+    material, written = ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS)
+    assert written
+    again, written_again = ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS)
+    assert (again, written_again) == (material, False)
+    assert len(stub.calls("POST", secret_path(NS))) == 1
 
 
-def test_ca_renewal_keeps_the_old_ca_in_the_bundle() -> None:
-    first = issue(None, DNS)
-    second = issue(first, DNS, renew_ca=True)
-    assert second.ca_cert != first.ca_cert
-    assert second.ca_bundle == second.ca_cert + first.ca_cert
-    assert check(second, DNS) is None
-    # A client trusting only the bundle verifies the new leaf.
-    context = ssl.create_default_context(cadata=second.ca_bundle.decode())
-    assert len(context.get_ca_certs()) == 2
+def test_a_replica_that_loses_the_create_race_uses_the_winners_secret(stub: StubApi, secrets: Store) -> None:
+    winner, _ = ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS)
+    reads = iter([status(404, "NotFound")])  # the loser's first read: not there yet
+
+    def read(request: Request) -> Reply:
+        return next(reads, None) or Reply(200, secrets.objects[secret_path(NS, NAME)])
+
+    stub.on("GET", secret_path(NS, NAME), read)
+    loser, written = ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS)
+    assert not written
+    assert loser == winner  # its own POST got 409; it re-read and took the winner's
 
 
-def test_check_catches_missing_sans_and_foreign_issuer() -> None:
-    material = issue(None, DNS[:1])
-    assert "lacks the SANs" in (check(material, DNS) or "")
-    other = issue(None, DNS)
-    mixed = Material(
-        ca_bundle=other.ca_bundle, ca_key=other.ca_key, tls_cert=material.tls_cert, tls_key=material.tls_key
-    )
-    assert "not signed by the current CA" in (check(mixed, DNS) or "")
-    swapped = Material(
-        ca_bundle=other.ca_bundle, ca_key=other.ca_key, tls_cert=other.tls_cert, tls_key=material.tls_key
-    )
-    assert "does not match" in (check(swapped, DNS) or "")
+def test_renewal_on_request_is_the_leaders_and_removes_the_annotation(stub: StubApi, secrets: Store) -> None:
+    first, _ = ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS)
+    stub.on("PATCH", secret_path(NS, NAME), lambda r: _annotate(secrets, r))
+    request_renewal(stub.kube(), NS, NAME)
+    kept, written = ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS, may_renew=False)
+    assert (kept, written) == (first, False)  # a follower never renews
+    renewed, written = ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS)
+    assert written
+    assert renewed.tls_cert != first.tls_cert
+    assert renewed.ca_cert == first.ca_cert  # "now" renews the serving cert, not the CA
+    stored = secrets.objects[secret_path(NS, NAME)]
+    assert RENEW_ANNOTATION not in (stored["metadata"].get("annotations") or {})
+    assert material_from_secret(stored) == renewed
 
 
-def test_secret_round_trip_and_renew_annotation_removed() -> None:
-    material = issue(None, DNS)
-    body = secret_body("tls", "ns", material)
-    assert body["type"] == "kubernetes.io/tls"
-    assert material_from_secret(body) == material
-    existing = {
-        **body,
-        "metadata": {
-            "name": "tls",
-            "namespace": "ns",
-            "resourceVersion": "5",
-            "annotations": {RENEW_ANNOTATION: "now", "keep": "me"},
-            "managedFields": [],
-        },
+def _annotate(store: Store, request: Request) -> Reply:
+    obj = store.objects[secret_path(NS, NAME)]
+    annotations = request.json()["metadata"]["annotations"]
+    obj["metadata"].setdefault("annotations", {}).update(annotations)
+    return Reply(200, obj)
+
+
+def test_a_follower_waits_for_a_broken_secret_to_be_fixed(stub: StubApi, secrets: Store) -> None:
+    secrets.objects[secret_path(NS, NAME)] = {"metadata": {"name": NAME, "resourceVersion": "1"}, "data": {}}
+    with pytest.raises(ApiError, match="waiting for the leader"):
+        ensure_secret(stub.kube(), namespace=NS, name=NAME, dns_names=DNS, may_renew=False)
+
+
+def hook_config(bundle: str = "") -> dict[str, Any]:
+    client_config = {"caBundle": bundle} if bundle else {}
+    return {
+        "metadata": {"name": "otel-injector", "resourceVersion": "5"},
+        "webhooks": [{"name": "a", "clientConfig": dict(client_config)}, {"name": "b", "clientConfig": client_config}],
     }
-    again = secret_body("tls", "ns", material, existing=existing)
-    assert again["metadata"]["resourceVersion"] == "5"
-    assert again["metadata"]["annotations"] == {"keep": "me"}
-    assert "managedFields" not in again["metadata"]
 
 
-def test_material_from_bad_secret_is_none() -> None:
-    assert material_from_secret(None) is None
-    assert material_from_secret({"data": {"tls.crt": "x"}}) is None
-    junk = base64.b64encode(b"junk").decode()
-    assert material_from_secret({"data": dict.fromkeys(("ca.crt", "ca.key", "tls.crt", "tls.key"), junk)}) is None
+def test_ca_bundle_is_patched_where_it_differs_under_a_version_test(stub: StubApi) -> None:
+    stub.on("GET", HOOK, lambda r: Reply(200, hook_config()))
+    stub.on("PATCH", HOOK, lambda r: Reply(200, {}))
+    assert patch_ca_bundle(stub.kube(), "otel-injector", "QlVORExF")
+    (patch,) = stub.calls("PATCH", HOOK)
+    assert patch.headers["content-type"] == "application/json-patch+json"
+    assert patch.json() == [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "5"},
+        {"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": "QlVORExF"},
+        {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": "QlVORExF"},
+    ]
+    stub.on("GET", HOOK, lambda r: Reply(200, hook_config("QlVORExF")))
+    assert not patch_ca_bundle(stub.kube(), "otel-injector", "QlVORExF")
+    assert len(stub.calls("PATCH", HOOK)) == 1
 
 
-def test_write_files_is_atomic_and_idempotent(tmp_path: Path) -> None:
-    material = issue(None, DNS)
-    cert, key = tmp_path / "d" / "tls.crt", tmp_path / "d" / "tls.key"
-    assert write_files(material, str(cert), str(key))
-    assert cert.read_bytes() == material.tls_cert
-    assert key.stat().st_mode & 0o777 == 0o600
-    inode = cert.stat().st_ino
-    assert not write_files(material, str(cert), str(key))
-    assert cert.stat().st_ino == inode
-    renewed = issue(material, DNS)
-    assert write_files(renewed, str(cert), str(key))
-    assert cert.stat().st_ino != inode
-    assert [p.name for p in sorted(cert.parent.iterdir())] == ["tls.crt", "tls.key"]  # no temp files left
-    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key))
+def test_bootstrap_writes_the_files_even_before_the_webhook_configuration_exists(
+    stub: StubApi, secrets: Store, tmp_path: Path
+) -> None:
+    settings = Settings(
+        cert_mode="self-managed",
+        tls_cert=str(tmp_path / "tls.crt"),
+        tls_key=str(tmp_path / "tls.key"),
+        injection=InjectionSettings(namespace=NS),
+    )
+    material = bootstrap(settings, stub.kube(), timeout=10)
+    assert (tmp_path / "tls.crt").read_bytes() == material.tls_cert
+    assert (tmp_path / "tls.key").read_bytes() == material.tls_key
+    # The keeper, a follower, keeps the files in step with the Secret and never writes it.
+    keeper = CertKeeper(stub.kube(), settings, is_leader=lambda: False, interval=30)
+    assert keeper.sync() is False
+    assert not [r for r in stub.requests if r.method in ("PUT", "PATCH") and r.path == secret_path(NS, NAME)]

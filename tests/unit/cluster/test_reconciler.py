@@ -1,214 +1,120 @@
-"""The reconciler's pure decisions: what a namespace wants and what to do about its ConfigMap."""
+"""The reconciler against a loopback stub API server: it reads the source, reports its hash,
+creates the copy a labelled namespace wants, refuses a user's ConfigMap with an Event, and
+a follower writes nothing. (Its rules are tested purely in test_copies.py, and the whole
+controller against a real kube-apiserver in tests/cluster/test_reconciler.py.)"""
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from webhook.cluster.reconciler import (
-    HASH_ANNOTATION,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    Action,
-    Ownership,
-    Source,
-    WorkQueue,
-    build_copy,
-    is_current,
-    is_terminating,
-    namespace_wants_copy,
-    ownership,
-    plan_copy,
-    pod_mounts_copy,
-    read_source,
-    refusal_event,
-)
+from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api
+from webhook.cluster.copies import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from webhook.cluster.paths import api_path, configmap_path
+from webhook.cluster.reconciler import Reconciler
+from webhook.config.settings import Settings
 from webhook.core import names
-from webhook.core.settings import config_hash
+from webhook.core.settings import InjectionSettings, config_hash
 
+OWN = "otel-injector"
 CONFIG = "receivers: {}\n"
-SOURCE = Source(data={"config.yaml": CONFIG}, hash=config_hash(CONFIG.encode()))
+TRACED = {names.TRACING_LABEL: names.TRACING_ENABLED}
 
 
-def configmap(
-    *,
-    labels: dict[str, str] | None = None,
-    annotations: dict[str, str] | None = None,
-    data: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": names.CONFIGMAP_NAME,
-            "namespace": "shop",
-            "uid": "u1",
-            "resourceVersion": "7",
-            "labels": labels or {},
-            "annotations": annotations or {},
-            "managedFields": [{"manager": "x"}],
-        },
-        "data": data if data is not None else {},
+def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels or {}, "resourceVersion": "1"}}
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def stub() -> Iterator[StubApi]:
+    with stub_api() as running:
+        serve_collection(
+            running, api_path("v1", "namespaces"), [namespace(OWN), namespace("shop", TRACED), namespace("plain")]
+        )
+        source = {
+            "metadata": {"name": "source", "namespace": OWN, "resourceVersion": "1"},
+            "data": {names.CONFIG_KEY: CONFIG},
+        }
+        serve_collection(running, configmap_path(OWN), [source])
+        serve_collection(running, api_path("v1", "configmaps"), [])
+        serve_collection(running, api_path("v1", "pods"), [])
+        running.on("POST", configmap_path("shop"), lambda r: Reply(201, r.json()))
+        running.on("POST", api_path("v1", "events", "shop"), lambda r: Reply(201, r.json()))
+        yield running
+
+
+def reconciler(stub: StubApi, hashes: list[str], *, leading: bool = True) -> Reconciler:
+    settings = Settings(reconcile=True, collector_source="source", injection=InjectionSettings(namespace=OWN))
+    return Reconciler(stub.kube(), settings, is_leader=lambda: leading, on_source_hash=hashes.append, instance="me")
+
+
+def test_creates_the_copy_a_labelled_namespace_wants(stub: StubApi) -> None:
+    hashes: list[str] = []
+    controller = reconciler(stub, hashes)
+    controller.start()
+    try:
+        wait_until("the copy in shop", lambda: bool(stub.calls("POST", configmap_path("shop"))))
+    finally:
+        controller.stop(timeout=5)
+    assert hashes == [config_hash(CONFIG.encode())]
+    (created,) = stub.calls("POST", configmap_path("shop"))
+    body = created.json()
+    assert body["metadata"]["name"] == names.CONFIGMAP_NAME
+    assert body["metadata"]["labels"][MANAGED_BY_LABEL] == MANAGED_BY
+    assert body["metadata"]["annotations"][HASH_ANNOTATION] == hashes[0]
+    assert body["data"] == {names.CONFIG_KEY: CONFIG}
+    assert created.query == {"fieldManager": "otel-injector"}
+    assert not [r for r in stub.requests if r.method == "POST" and "plain" in r.path]
+
+
+def test_a_users_configmap_is_refused_with_an_event(stub: StubApi) -> None:
+    user_copy = {
+        "metadata": {"name": names.CONFIGMAP_NAME, "namespace": "shop", "uid": "u", "resourceVersion": "3"},
+        "data": {names.CONFIG_KEY: "mine"},
     }
+    stub.on("GET", configmap_path("shop", names.CONFIGMAP_NAME), lambda r: Reply(200, user_copy))
+    controller = reconciler(stub, [])
+    controller.start()
+    try:
+        wait_until("the Event", lambda: bool(stub.calls("POST", api_path("v1", "events", "shop"))))
+    finally:
+        controller.stop(timeout=5)
+    assert not stub.calls("POST", configmap_path("shop"))
+    assert not [r for r in stub.requests if r.method == "PUT"]
+    (event,) = stub.calls("POST", api_path("v1", "events", "shop"))
+    assert event.json()["reason"] == "ConfigMapNotManaged"
+    assert event.json()["involvedObject"]["uid"] == "u"
 
 
-def managed(data: dict[str, str] | None = None, hash_: str | None = None) -> dict[str, Any]:
-    return configmap(
-        labels={MANAGED_BY_LABEL: MANAGED_BY},
-        annotations={HASH_ANNOTATION: hash_ or SOURCE.hash},
-        data=data if data is not None else dict(SOURCE.data),
-    )
+def test_a_follower_reads_but_never_writes(stub: StubApi) -> None:
+    hashes: list[str] = []
+    controller = reconciler(stub, hashes, leading=False)
+    controller.start()
+    try:
+        assert controller.wait_synced(10)
+        wait_until("the source hash", lambda: bool(hashes))
+        time.sleep(0.5)  # give a wrong write time to happen
+    finally:
+        controller.stop(timeout=5)
+    assert not [r for r in stub.requests if r.method != "GET"]
 
 
-def test_read_source_hashes_config_yaml() -> None:
-    assert read_source({"data": {"config.yaml": CONFIG, "extra": "x"}}) == Source(
-        {"config.yaml": CONFIG, "extra": "x"}, SOURCE.hash
-    )
-    assert read_source({"data": {"other": "x"}}) is None
-    assert read_source(None) is None
-
-
-@pytest.mark.parametrize(
-    ("obj", "expected"),
-    [
-        (None, Ownership.ABSENT),
-        (configmap(), Ownership.USER),
-        (configmap(labels={MANAGED_BY_LABEL: "Helm"}), Ownership.USER),
-        (managed(), Ownership.MANAGED),
-        (
-            configmap(labels={MANAGED_BY_LABEL: MANAGED_BY}, annotations={names.MANAGED_ANNOTATION: "false"}),
-            Ownership.OPTED_OUT,
-        ),
-        (configmap(annotations={names.MANAGED_ANNOTATION: " False "}), Ownership.OPTED_OUT),
-    ],
-)
-def test_ownership(obj: dict[str, Any] | None, expected: Ownership) -> None:
-    assert ownership(obj) is expected
-
-
-def test_plan_creates_when_missing_and_wanted() -> None:
-    assert plan_copy(wanted=True, why="w", existing=None, source=SOURCE).action is Action.CREATE
-    assert plan_copy(wanted=True, why="w", existing=None, source=None).action is Action.WAIT
-    assert plan_copy(wanted=False, why="w", existing=None, source=SOURCE).action is Action.NONE
-
-
-def test_plan_updates_managed_copy_only_when_out_of_date() -> None:
-    assert plan_copy(wanted=True, why="w", existing=managed(), source=SOURCE).action is Action.NONE
-    old = managed(data={"config.yaml": "old"}, hash_="0000")
-    assert plan_copy(wanted=True, why="w", existing=old, source=SOURCE).action is Action.UPDATE
-    # Same data, missing hash annotation: repaired.
-    assert plan_copy(wanted=True, why="w", existing=managed(hash_="x"), source=SOURCE).action is Action.UPDATE
-    # Source gone: the copy is kept as it is.
-    assert plan_copy(wanted=True, why="w", existing=old, source=None).action is Action.NONE
-
-
-def test_plan_deletes_only_managed_copies() -> None:
-    assert plan_copy(wanted=False, why="w", existing=managed(), source=SOURCE).action is Action.DELETE
-    assert plan_copy(wanted=False, why="w", existing=configmap(data={"a": "b"}), source=SOURCE).action is Action.NONE
-    opted_out = managed()
-    opted_out["metadata"]["annotations"][names.MANAGED_ANNOTATION] = "false"
-    assert plan_copy(wanted=False, why="w", existing=opted_out, source=SOURCE).action is Action.NONE
-
-
-def test_plan_refuses_user_and_opted_out_configmaps() -> None:
-    user = plan_copy(wanted=True, why="w", existing=configmap(data={"config.yaml": "mine"}), source=SOURCE)
-    assert user.action is Action.REFUSE
-    assert "user made it" in user.reason
-    opted = managed(data={"config.yaml": "mine"})
-    opted["metadata"]["annotations"][names.MANAGED_ANNOTATION] = "false"
-    refused = plan_copy(wanted=True, why="w", existing=opted, source=SOURCE)
-    assert refused.action is Action.REFUSE
-    assert "managed" in refused.reason
-    # A user ConfigMap that already holds the source data needs no complaint.
-    same = configmap(data=dict(SOURCE.data))
-    assert plan_copy(wanted=True, why="w", existing=same, source=SOURCE).action is Action.NONE
-
-
-def test_build_copy_new_and_update_keep_foreign_metadata() -> None:
-    new = build_copy(SOURCE, namespace="shop", name="cm", source_ref="otel-injector/src")
-    assert new["metadata"] == {
-        "name": "cm",
-        "namespace": "shop",
-        "labels": {MANAGED_BY_LABEL: MANAGED_BY},
-        "annotations": {HASH_ANNOTATION: SOURCE.hash, "otel-injector.io/source": "otel-injector/src"},
-    }
-    assert is_current(new, SOURCE)
-    existing = managed(data={"config.yaml": "old"}, hash_="0")
-    existing["metadata"]["labels"]["team"] = "a"
-    updated = build_copy(SOURCE, namespace="shop", name="cm", source_ref="s", existing=existing)
-    assert updated["metadata"]["resourceVersion"] == "7"
-    assert "managedFields" not in updated["metadata"]
-    assert updated["metadata"]["labels"]["team"] == "a"
-    assert updated["data"] == SOURCE.data
-    assert is_current(updated, SOURCE)
-
-
-def pod(labels: dict[str, str], status: dict[str, Any] | str | None, phase: str = "Pending") -> dict[str, Any]:
-    annotations = {}
-    if status is not None:
-        annotations[names.STATUS_ANNOTATION] = status if isinstance(status, str) else json.dumps(status)
-    return {
-        "metadata": {"name": "p", "namespace": "x", "labels": labels, "annotations": annotations},
-        "status": {"phase": phase},
-    }
-
-
-def test_pod_mounts_copy() -> None:
-    opted = {names.TRACING_LABEL: names.TRACING_ENABLED}
-    assert pod_mounts_copy(pod(opted, {"configMap": names.CONFIGMAP_NAME}), names.CONFIGMAP_NAME)
-    assert pod_mounts_copy(pod(opted, "not json"), names.CONFIGMAP_NAME)
-    assert not pod_mounts_copy(pod(opted, {"configMap": "own-config"}), names.CONFIGMAP_NAME)
-    assert not pod_mounts_copy(pod(opted, None), names.CONFIGMAP_NAME)  # not injected
-    assert not pod_mounts_copy(pod({}, {"configMap": names.CONFIGMAP_NAME}), names.CONFIGMAP_NAME)
-    assert not pod_mounts_copy(pod(opted, {"configMap": names.CONFIGMAP_NAME}, "Succeeded"), names.CONFIGMAP_NAME)
-
-
-def ns(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": labels or {}}}
-
-
-def test_namespace_wants_copy() -> None:
-    traced = ns("shop", {names.TRACING_LABEL: names.TRACING_ENABLED})
-    assert namespace_wants_copy(traced, excluded=(), opted_in_pods=0, pods_left_recently=False)[0]
-    assert not namespace_wants_copy(ns("shop"), excluded=(), opted_in_pods=0, pods_left_recently=False)[0]
-    assert namespace_wants_copy(ns("shop"), excluded=(), opted_in_pods=2, pods_left_recently=False)[0]
-    assert namespace_wants_copy(ns("shop"), excluded=(), opted_in_pods=0, pods_left_recently=True)[0]
-    wanted, why = namespace_wants_copy(traced, excluded=("shop",), opted_in_pods=3, pods_left_recently=True)
-    assert not wanted
-    assert "excluded" in why
-
-
-def test_is_terminating() -> None:
-    assert is_terminating({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
-    assert is_terminating({"metadata": {}, "status": {"phase": "Terminating"}})
-    assert not is_terminating(ns("a"))
-
-
-def test_refusal_event_points_at_the_configmap() -> None:
-    event = refusal_event(configmap(), "why", instance="me")
-    assert event["involvedObject"]["kind"] == "ConfigMap"
-    assert event["involvedObject"]["uid"] == "u1"
-    assert event["metadata"]["namespace"] == "shop"
-    assert event["type"] == "Warning"
-    assert event["message"] == "why"
-
-
-def test_work_queue_dedupes_and_delays() -> None:
-    queue = WorkQueue()
-    queue.add("a")
-    queue.add("a")
-    queue.add("b")
-    assert [queue.get(0.1), queue.get(0.1), queue.get(0.05)] == ["a", "b", None]
-    queue.add_after("c", 0.2)
+def test_stop_is_prompt_with_every_watch_open(stub: StubApi) -> None:
+    controller = reconciler(stub, [])
+    controller.start()
+    assert controller.wait_synced(10)
     started = time.monotonic()
-    assert queue.get(0.05) is None
-    assert queue.get(2.0) == "c"
-    assert 0.15 < time.monotonic() - started < 1.5
-    queue.add_after("d", 10)
-    queue.add("d")  # an immediate add wins over a pending delay
-    assert queue.get(0.1) == "d"
-    queue.close()
-    assert queue.get(1.0) is None
+    controller.stop(timeout=5)
+    assert time.monotonic() - started < 3  # generous: four informers, two threads, a shared machine
+    assert not any(t.is_alive() for t in controller._threads)

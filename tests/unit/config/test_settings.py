@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
-from webhook.config.settings import Settings, all_field_names, describe_settings, env_var, load_settings
+from webhook.config import settings as settings_module
+from webhook.config.settings import (
+    GROUPS,
+    Settings,
+    all_field_names,
+    convert,
+    describe_settings,
+    env_var,
+    group_of,
+    load_settings,
+)
 from webhook.core import names
 from webhook.core.settings import (
     BASE_SYSTEM_NAMESPACES,
@@ -276,3 +287,62 @@ def test_bad_bool_names_the_setting() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(environ={"OTEL_INJECTOR_RECONCILE": "maybe"})
     assert str(info.value) == "reconcile: cannot use 'maybe' (OTEL_INJECTOR_RECONCILE)"
+
+
+def test_every_setting_reads_back_its_own_default_from_text() -> None:
+    """Each field's real type has a conversion, and the text of its default gives it back."""
+    hints = {name: settings_module._FIELDS[name][1] for name in all_field_names()}
+    defaults = describe_settings(Settings())
+    for name, hint in hints.items():
+        value = defaults[name]
+        text = ",".join(value) if isinstance(value, tuple) else str(value)
+        assert convert(hint, text) == value, name
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "expected"),
+    [
+        (bool, "yes", True),
+        (int, " 42 ", 42),
+        (float, "0.5", 0.5),
+        (float, 3, 3.0),
+        (str, 7, "7"),
+        (tuple[str, ...], "a, b,,c", ("a", "b", "c")),
+        (tuple[str, ...], ["a", " b "], ("a", "b")),
+        (Literal["x", "y"], "x", "x"),
+    ],
+)
+def test_conversion_dispatches_on_the_real_type(kind: Any, raw: Any, expected: Any) -> None:
+    assert convert(kind, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"), [(int, "1.5"), (int, 1.5), (int, True), (float, "nan"), (float, [1]), (str, {"a": 1})]
+)
+def test_conversion_refuses_what_is_not_of_the_type(kind: Any, raw: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        convert(kind, raw)
+
+
+def test_a_type_no_setting_may_have_is_a_programming_error() -> None:
+    with pytest.raises(NotImplementedError):
+        convert(dict[str, str], "a=b")
+
+
+def test_names_are_unique_across_groups() -> None:
+    names_ = all_field_names()
+    assert len(names_) == len(set(names_))
+    assert {group_of("port"), group_of("sidecar_image"), group_of("resync_seconds"), group_of("cert_poll_seconds")} == {
+        "",
+        "injection",
+        "cluster",
+        "serving",
+    }
+
+
+def test_describe_settings_holds_every_knob_of_every_group() -> None:
+    flat = describe_settings(Settings())
+    for group in GROUPS:
+        assert group not in flat
+    assert flat["lease_duration_seconds"] == 15.0
+    assert flat["gil_switch_interval_seconds"] == 0.0005

@@ -127,3 +127,14 @@ def test_never_raises_anything_but_quantity_error(text: str) -> None:
     except QuantityError:
         return
     assert value >= 0
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-1", "1_000", "1e400", "\u0661\u0662\u0663", "1K", "1e3m"])
+def test_rejects_what_the_kubernetes_client_parser_accepts(text: str) -> None:
+    """The reason this module exists (see its docstring): the client's parse_quantity takes
+    these, the apiserver does not. If the client ever refuses them, the reason is gone."""
+    from kubernetes.utils.quantity import parse_quantity as client_parse_quantity
+
+    client_parse_quantity(text)  # type: ignore[no-untyped-call]  # accepted there
+    with pytest.raises(QuantityError):
+        parse_quantity(text)
