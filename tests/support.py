@@ -75,15 +75,21 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, in
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+_RECORD_SWITCHES = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+
+
 @contextlib.contextmanager
 def restored_logging() -> Iterator[None]:
-    """Put back the handlers, levels and propagation of the root and uvicorn loggers, which
-    ``setup_logging`` changes process-wide."""
+    """Put back the handlers, levels and propagation of the root and uvicorn loggers, and the
+    module's record switches, which ``setup_logging`` changes process-wide."""
     loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
     saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    switches = {name: getattr(logging, name) for name in _RECORD_SWITCHES}
     try:
         yield
     finally:
+        for name, value in switches.items():
+            setattr(logging, name, value)
         for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
             logger.handlers[:] = handlers
             logger.setLevel(level)

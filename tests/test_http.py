@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import RunningServer
 from tests.support import decode_patch, mutate_via_http, review_for
 from webhook.admission import handler as handler_module
-from webhook.admission.handler import INTERNAL_ERROR_WARNING
+from webhook.admission.handler import INTERNAL_ERROR_WARNING, PHASES
 from webhook.core.injection import inject_pod
 
 POD: dict[str, Any] = {
@@ -186,11 +186,15 @@ def test_traceparent_is_continued(client: httpx.Client, https_server: RunningSer
     assert attributes["otel_injector.sidecar_mode"] == "native"
     assert isinstance(attributes["otel_injector.patch.operations"], int)
     assert attributes["otel_injector.patch.operations"] > 0
-    children = {s.name: s for s in spans if s.parent is not None and s.parent.span_id == server.context.span_id}
-    assert set(children) == {"decode review", "decide", "mutate", "build patch"}
-    for child in children.values():
-        assert child.context.trace_id == server.context.trace_id
-    patch_bytes = dict(children["build patch"].attributes or {})["otel_injector.patch.bytes"]
+    # One span per admission: the phases are its events, a timeline inside the span.
+    assert [s for s in spans if s is not server] == []
+    assert tuple(e.name for e in server.events) == PHASES
+    starts = [e.timestamp for e in server.events]
+    assert server.start_time is not None
+    assert server.end_time is not None
+    assert server.start_time <= starts[0] <= starts[-1] <= server.end_time
+    assert starts == sorted(starts)
+    patch_bytes = attributes["otel_injector.patch.bytes"]
     assert isinstance(patch_bytes, int)
     assert patch_bytes > 0
     # The per-message ASGI receive/send spans are left out on purpose.

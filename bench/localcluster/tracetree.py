@@ -1,5 +1,11 @@
 """A Jaeger trace as an indented tree of service, span name and duration.
 
+The events (Jaeger's "logs") of otel-injector's spans are shown under them among their
+children, marked ``·``, read as a timeline: each with its offset from the span's start and the
+time until the next event (or the span's end). The webhook's phases are such a timeline
+(webhook.admission.handler). Other services' events (the apiserver logs a dozen per request)
+are left out unless asked for.
+
 Pure: it takes the JSON of Jaeger's ``/api/traces/<id>`` (or one element of
 ``/api/traces``'s ``data``) and returns text, so the demo and the tests share it.
 """
@@ -15,6 +21,17 @@ _SHOWN = ("webhook", "otel_injector.decision", "otel_injector.reason", "otel_inj
 
 
 @dataclass
+class SpanEvent:
+    """One event of a span: its name, when it happened, its attributes, and how long until
+    the span's next event or its end."""
+
+    name: str
+    time_us: int
+    fields: dict[str, Any]
+    until_next_us: int = 0
+
+
+@dataclass
 class SpanNode:
     """One span and its children, ordered by start time."""
 
@@ -26,6 +43,7 @@ class SpanNode:
     tags: dict[str, Any]
     parent_id: str | None
     children: list[SpanNode] = field(default_factory=list)
+    events: list[SpanEvent] = field(default_factory=list)
 
     def walk(self) -> Iterable[SpanNode]:
         """Yield the span and all its descendants, depth first."""
@@ -52,6 +70,7 @@ def build_tree(trace: Mapping[str, Any]) -> list[SpanNode]:
             duration_us=int(span.get("duration", 0)),
             tags={t["key"]: t.get("value") for t in span.get("tags") or [] if "key" in t},
             parent_id=parent,
+            events=sorted((_event(log) for log in span.get("logs") or []), key=lambda e: e.time_us),
         )
     roots: list[SpanNode] = []
     for node in nodes.values():
@@ -59,12 +78,24 @@ def build_tree(trace: Mapping[str, Any]) -> list[SpanNode]:
         (parent_node.children if parent_node else roots).append(node)
     for node in nodes.values():
         node.children.sort(key=lambda n: n.start_us)
+        ends = [e.time_us for e in node.events[1:]] + [node.start_us + node.duration_us]
+        for event, end in zip(node.events, ends, strict=False):  # no events: ends has one
+            event.until_next_us = max(0, end - event.time_us)
     return sorted(roots, key=lambda n: n.start_us)
 
 
-def render(roots: Sequence[SpanNode]) -> str:
-    """Indented text: ``service  span name  duration  [key=value ...]`` per line."""
+def _event(log: Mapping[str, Any]) -> SpanEvent:
+    fields = {f["key"]: f.get("value") for f in log.get("fields") or [] if "key" in f}
+    name = fields.pop("event", None) or fields.pop("message", None) or "event"
+    return SpanEvent(name=str(name), time_us=int(log.get("timestamp", 0)), fields=fields)
+
+
+def render(roots: Sequence[SpanNode], events_of: Iterable[str] = ("otel-injector",)) -> str:
+    """Indented text: ``service  span name  duration  [key=value ...]`` per span, and
+    ``· event  time to the next event  at +offset`` per event, children and events in time
+    order; events only for the services in ``events_of``."""
     lines: list[str] = []
+    shown_events = frozenset(events_of)
 
     def visit(node: SpanNode, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")
@@ -72,8 +103,20 @@ def render(roots: Sequence[SpanNode]) -> str:
         extra = f"  [{shown}]" if shown else ""
         lines.append(f"{prefix}{branch}{node.service}  {node.name}  {node.duration_us / 1000:.2f} ms{extra}")
         child_prefix = prefix if top else prefix + ("   " if last else "│  ")
-        for index, child in enumerate(node.children):
-            visit(child, child_prefix, index == len(node.children) - 1, False)
+        events = node.events if node.service in shown_events else []
+        items: list[tuple[int, SpanNode | SpanEvent]] = [(e.time_us, e) for e in events]
+        items += [(c.start_us, c) for c in node.children]
+        items.sort(key=lambda item: item[0])
+        for index, (_, item) in enumerate(items):
+            is_last = index == len(items) - 1
+            if isinstance(item, SpanNode):
+                visit(item, child_prefix, is_last, False)
+                continue
+            offset = (item.time_us - node.start_us) / 1000
+            lines.append(
+                f"{child_prefix}{'└─ ' if is_last else '├─ '}· {item.name}  {item.until_next_us / 1000:.2f} ms"
+                f"  at +{offset:.2f} ms"
+            )
 
     for root in roots:
         visit(root, "", True, True)

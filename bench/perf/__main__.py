@@ -1,8 +1,8 @@
-"""``python -m bench``: the whole benchmark suite, figures into ``bench/results``.
+"""``python -m bench.perf``: the whole benchmark suite, figures into ``bench/results``.
 
-    python -m bench                  # full run, about 20 minutes on 2 cores
-    python -m bench --quick          # smoke run, about 3 minutes
-    python -m bench --sections scaling,http
+    python -m bench.perf                  # full run, about 20 minutes on 2 cores
+    python -m bench.perf --quick          # smoke run, about 3 minutes
+    python -m bench.perf --sections scaling,http
 
 Sections: ``scaling`` (in-process), ``http`` (wrk over TLS, with the no-op ceiling),
 ``memory`` (RSS across 100,000 requests), ``apiserver`` (pod creation through a local
@@ -37,13 +37,16 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (about 3 minutes)")
     parser.add_argument(
         "--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
     )
     parser.add_argument("--out", type=Path, default=None, help="results directory (default bench/results)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the server logs and bodies")
+    parser.add_argument(
+        "--source", type=Path, default=None, help="measure the webhook of another checkout (HTTP and memory sections)"
+    )
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]
@@ -97,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.perf.http_load import HttpPlan, run_http, write_bodies
     from bench.perf.memory import run_memory
     from bench.perf.scaling import run_scaling
-    from bench.perf.servers import TraceBackend, make_certs
+    from bench.perf.servers import TraceBackend, make_certs, measure_tree
 
+    if args.source is not None:
+        measure_tree(args.source)
     started = time.monotonic()
     results: dict[str, Any] = {
         "meta": {
@@ -106,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             "sections": args.sections,
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "machine": machine(),
-            "command": "python -m bench" + (" --quick" if args.quick else ""),
+            "command": "python -m bench.perf" + (" --quick" if args.quick else ""),
+            "source": str(args.source.resolve()) if args.source else None,
         }
     }
     log(f"results go to {args.out}")

@@ -27,6 +27,13 @@ from bench.localcluster.controlplane import jaeger_config
 from bench.perf.system import Child, free_port, log, rss_kib, server_processes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The tree whose webhook the suite measures (``python -m bench.perf --source``).
+_measured = {"source": REPO_ROOT}
+
+
+def measure_tree(source: Path) -> None:
+    """Measure the webhook in ``source`` (a checkout holding ``webhook/``), not this one's."""
+    _measured["source"] = source.resolve()
 
 
 class BenchError(RuntimeError):
@@ -213,12 +220,17 @@ def start_server(
     backend: TraceBackend | None,
     label: str,
     extra_env: dict[str, str] | None = None,
+    source: Path | None = None,
 ) -> Server:
     """``otel-injector serve`` (kind ``webhook``) or the no-op app (kind ``ceiling``) on
-    127.0.0.1, with tracing to ``backend`` or ``OTEL_SDK_DISABLED=true``."""
+    127.0.0.1, with tracing to ``backend`` or ``OTEL_SDK_DISABLED=true``.
+
+    ``source`` is the source tree the server's code is imported from (another checkout,
+    for an A/B comparison; see :mod:`bench.perf.compare`); by default the measured tree."""
+    source = source or _measured["source"]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "KUBECONFIG"))}
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(source) + os.pathsep + env.get("PYTHONPATH", "")
     if tracing:
         if backend is None:
             raise BenchError("tracing on needs a trace backend")
@@ -247,7 +259,7 @@ def start_server(
         "--workers",
         str(workers),
     ]
-    child = Child(kind, argv, log_path=workdir / f"{label}.log", env=env, cwd=REPO_ROOT)
+    child = Child(kind, argv, log_path=workdir / f"{label}.log", env=env, cwd=source)
     context = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
     server = Server(kind, workers, tracing, port, child, context)
     deadline = time.monotonic() + 60

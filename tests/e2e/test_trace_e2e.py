@@ -1,5 +1,6 @@
 """The trace path: one Jaeger trace holds the apiserver's spans and otel-injector's, and
-the webhook's server span hangs under the apiserver's "Call mutating webhook" span."""
+the webhook's server span (with its phases as events) hangs under the apiserver's "Call
+mutating webhook" span."""
 
 from __future__ import annotations
 
@@ -47,7 +48,15 @@ def test_apiserver_and_webhook_spans_share_one_trace(
     assert server.tags["k8s.namespace.name"] == ns
     assert server.tags["otel_injector.decision"] == "injected"
     assert server.tags["otel_injector.admission.uid"]
-    assert {c.name for c in server.children} == {"decode review", "decide", "mutate", "build patch"}
+    # The phases are events of the server span (one span per admission), a timeline.
+    assert [e.name for e in server.events] == ["decode review", "decide", "mutate", "build patch", "answer"], render(
+        roots
+    )
+    offsets = [e.time_us - server.start_us for e in server.events]
+    assert offsets == sorted(offsets), render(roots)
+    assert offsets[0] >= 0, render(roots)
+    assert offsets[-1] <= server.duration_us, render(roots)
+    assert server.children == [], render(roots)
     # In 1.36 the root is the "authentication" span; the request span sits under it.
     above = [node.name for node in ancestors(roots, call) if node.service == "apiserver"]
     assert "POST /api/v1/namespaces/{:namespace}/pods" in above, render(roots)

@@ -24,9 +24,10 @@ from webhook.admission.review import BadReview
 from webhook.config.live import LiveInjection
 from webhook.config.settings import Settings, describe_settings
 from webhook.core.settings import InjectionSettings
+from webhook.http.instrumentation import instrument
 from webhook.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.telemetry.metrics import Metrics
-from webhook.telemetry.tracing import build_tracer_provider, instrument, tracer_for
+from webhook.telemetry.tracing import build_tracer_provider
 
 log = logging.getLogger("webhook.http.app")
 JSON = "application/json"
@@ -81,7 +82,7 @@ def create_app(
         processor=span_processor, switch_interval=settings.serving.gil_switch_interval_seconds
     )
     state = AppState(settings, live or LiveInjection(settings.injection), Metrics())
-    handler = AdmissionHandler(state.live.current, state.metrics, tracer_for(provider))
+    handler = AdmissionHandler(state.live.current, state.metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -17,12 +17,8 @@ otherwise, :mod:`webhook.http.server` exports in batches of :data:`EXPORT_BATCH_
 while an export thread runs the switch interval is at most ``switch_interval`` (the
 ``gil_switch_interval_seconds`` setting, default :data:`SWITCH_INTERVAL_SECONDS`).
 
-The server span comes from :class:`ServerSpanMiddleware`, a lean ASGI middleware, not from
-``opentelemetry-instrumentation-fastapi``: that instrumentation cost about a quarter of the
-CPU of an admission (header and URL parsing for a dozen attributes, duration metrics, an
-exception-handling layer) for one span. This one continues the caller's W3C context with
-the global propagator and records a SERVER span named ``POST /mutate`` with the stable
-HTTP semantic-convention attributes.
+The server span of each request comes from ``opentelemetry-instrumentation-fastapi``, set up
+in :mod:`webhook.http.instrumentation` with the provider built here.
 """
 
 from __future__ import annotations
@@ -33,13 +29,9 @@ import sys
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-from fastapi import FastAPI
-from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webhook import __version__
 
@@ -49,8 +41,6 @@ DEFAULT_SERVICE_NAME = "otel-injector"
 EXPORT_BATCH_SIZE = 64
 #: The longest the export thread keeps the GIL while the event loop waits for it.
 SWITCH_INTERVAL_SECONDS = 0.0005
-# Probes and scrapes would otherwise be most of the spans and show nothing.
-EXCLUDED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def tracing_disabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -130,81 +120,3 @@ def _exporter(env: Mapping[str, str]) -> SpanExporter | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
     return HttpExporter()
-
-
-def instrument(app: FastAPI, provider: TracerProvider | None) -> None:
-    """Continue the caller's W3C trace in a server span per request (none for probes and
-    scrapes). Call it after the routes are defined: their paths name the spans."""
-    if provider is None:
-        return
-    routes = frozenset(str(path) for path in (getattr(route, "path", None) for route in app.routes) if path)
-    app.add_middleware(
-        ServerSpanMiddleware,
-        tracer=provider.get_tracer("webhook.http", __version__),
-        routes=routes,
-    )
-
-
-class ServerSpanMiddleware:
-    """One SERVER span around each HTTP request, current while the app runs."""
-
-    def __init__(self, app: ASGIApp, tracer: trace.Tracer, routes: frozenset[str]) -> None:
-        self.app = app
-        self.tracer = tracer
-        self.routes = routes
-        self.fields = frozenset(propagate.get_global_textmap().fields)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Trace ``scope`` unless it is not HTTP or is a probe or scrape."""
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path in EXCLUDED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        carrier: dict[str, str] = {}
-        user_agent = None
-        for raw_name, raw_value in scope.get("headers") or ():
-            name = raw_name.decode("latin-1")
-            if name in self.fields:
-                carrier[name] = raw_value.decode("latin-1")
-            elif name == "user-agent":
-                user_agent = raw_value.decode("latin-1")
-        method = scope.get("method", "GET")
-        route = path if path in self.routes else None
-        attributes: dict[str, str | int] = {
-            "http.request.method": method,
-            "url.path": path,
-            "url.scheme": scope.get("scheme", "https"),
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
-        if route:
-            attributes["http.route"] = route
-        server, client = scope.get("server"), scope.get("client")
-        if server:
-            attributes["server.address"], attributes["server.port"] = server[0], server[1]
-        if client:
-            attributes["client.address"] = client[0]
-        if user_agent:
-            attributes["user_agent.original"] = user_agent
-        with self.tracer.start_as_current_span(
-            f"{method} {route}" if route else method,
-            context=propagate.extract(carrier) if carrier else None,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-        ) as span:
-
-            async def send_and_record(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-                await send(message)
-
-            await self.app(scope, receive, send_and_record)
-
-
-def tracer_for(provider: TracerProvider | None) -> trace.Tracer:
-    """The handler's tracer: from ``provider``, or a no-op one when tracing is off."""
-    if provider is None:
-        return trace.NoOpTracer()
-    return provider.get_tracer("webhook", __version__)

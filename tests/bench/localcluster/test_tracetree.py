@@ -56,6 +56,38 @@ def test_render_is_an_indented_tree_with_durations_and_key_tags() -> None:
     ]
 
 
+def event(name: str, at: int) -> dict[str, Any]:
+    return {"timestamp": at, "fields": [{"key": "event", "type": "string", "value": name}]}
+
+
+def test_events_are_a_timeline_under_their_span_among_its_children() -> None:
+    server = span("s4", "POST /mutate", "p2", 1000, 500)
+    server["logs"] = [event("decide", 1100), event("decode review", 1010)]
+    child = span("s7", "inner", "p2", 1050, 20, parent="s4")
+    note = span("s8", "note", "p2", 1300, 10, parent="s4")
+    note["logs"] = [event("marker", 1305)]
+    roots = build_tree({"processes": PROCESSES, "spans": [server, child, note]})
+    assert [e.name for e in roots[0].events] == ["decode review", "decide"]
+    # Each event lasts until the next one; the last one until its span ends.
+    assert [e.until_next_us for e in roots[0].events] == [90, 400]
+    assert render(roots).splitlines() == [
+        "otel-injector  POST /mutate  0.50 ms",
+        "├─ · decode review  0.09 ms  at +0.01 ms",
+        "├─ otel-injector  inner  0.02 ms",
+        "├─ · decide  0.40 ms  at +0.10 ms",
+        "└─ otel-injector  note  0.01 ms",
+        "   └─ · marker  0.01 ms  at +0.01 ms",
+    ]
+
+
+def test_other_services_events_are_left_out_unless_asked_for() -> None:
+    call = span("s2", "Call mutating webhook", "p1", 1000, 100)
+    call["logs"] = [event("Request completed", 1090)]
+    roots = build_tree({"processes": PROCESSES, "spans": [call]})
+    assert render(roots).splitlines() == ["apiserver  Call mutating webhook  0.10 ms"]
+    assert render(roots, events_of=["apiserver"]).splitlines()[1] == "└─ · Request completed  0.01 ms  at +0.09 ms"
+
+
 def test_trace_is_complete_needs_the_webhook_call_above_our_span() -> None:
     assert trace_is_complete(build_tree(TRACE))
     without_call = {**TRACE, "spans": [s for s in SPANS if s["spanID"] != "s2"]}

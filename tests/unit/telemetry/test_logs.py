@@ -113,3 +113,21 @@ def test_setup_logging_routes_everything_through_one_json_handler() -> None:
         "started",
         8443,
     )
+
+
+def test_time_keeps_milliseconds_across_seconds() -> None:
+    formatter = JsonFormatter()
+    times = []
+    for created in (1_700_000_000.999, 1_700_000_001.0, 1_700_000_001.05):
+        made = record()
+        made.created = created
+        times.append(json.loads(formatter.format(made))["time"])
+    assert times == ["2023-11-14T22:13:20.999+00:00", "2023-11-14T22:13:21.000+00:00", "2023-11-14T22:13:21.050+00:00"]
+
+
+def test_setup_logging_stops_collecting_fields_no_line_shows() -> None:
+    with restored_logging():
+        setup_logging("info", io.StringIO())
+        made = logging.getLogger("webhook.test").makeRecord("webhook.test", logging.INFO, "f.py", 3, "m", (), None)
+        assert (made.threadName, made.processName) == (None, None)
+        assert logging._srcfile is None

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -15,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from webhook import __version__
 from webhook.telemetry import tracing as telemetry
-from webhook.telemetry.tracing import build_tracer_provider, tracer_for, tracing_disabled
+from webhook.telemetry.tracing import build_tracer_provider, tracing_disabled
 
 
 class RecordingBatch(SpanProcessor):
@@ -114,22 +113,13 @@ def test_given_processor_replaces_export(isolated: list[SpanExporter]) -> None:
     provider = build_tracer_provider({}, processor=SimpleSpanProcessor(spans))
     assert provider is not None
     assert isolated == []
-    with tracer_for(provider).start_as_current_span("decide"):
+    with provider.get_tracer("webhook", __version__).start_as_current_span("POST /mutate"):
         pass
     finished = spans.get_finished_spans()
-    assert [s.name for s in finished] == ["decide"]
-    assert finished[0].instrumentation_scope is not None
-    assert finished[0].instrumentation_scope.name == "webhook"
-    assert finished[0].instrumentation_scope.version == __version__
+    assert [s.name for s in finished] == ["POST /mutate"]
+    assert finished[0].resource.attributes["service.version"] == __version__
 
 
 def test_processor_is_ignored_when_disabled() -> None:
     spans = InMemorySpanExporter()
     assert build_tracer_provider({"OTEL_SDK_DISABLED": "true"}, processor=SimpleSpanProcessor(spans)) is None
-
-
-def test_tracer_for_none_is_no_op() -> None:
-    tracer = tracer_for(None)
-    assert isinstance(tracer, trace.NoOpTracer)
-    with tracer.start_as_current_span("x") as span:
-        assert not span.get_span_context().is_valid
