@@ -63,8 +63,10 @@ __all__ = [
     "OTELCOL_VERSION",
     "Binaries",
     "BinaryBuildError",
+    "GoGroup",
     "cache_root",
     "ensure_binaries",
+    "ensure_group",
     "main",
 ]
 
@@ -373,6 +375,21 @@ def ensure_binaries(
                 build_otelcol(root, log)
 
     return Binaries(**{name.replace("-", "_"): paths[name] for name in BINARY_NAMES})
+
+
+def ensure_group(group: GoGroup, *, log: Callable[[str], None] = _stderr_log) -> dict[str, Path]:
+    """Build (or find in the cache) every binary of a group defined elsewhere (bench/peers),
+    under the same lock, cache layout and recipe stamps as :func:`ensure_binaries`; return
+    their paths by name."""
+    root = cache_root()
+    expected = group_recipe(group)
+    paths = {name: cached_path(root, name, group.label) for name in group.packages}
+    if any(not is_current(p, expected) for p in paths.values()):
+        with build_lock(root, log):
+            missing = [n for n, p in paths.items() if not is_current(p, expected)]
+            if missing:
+                build_go_group(group, missing, root, log)
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,6 +57,7 @@ class GoGroup:
     release: str = ""  # the release's own name, when it differs from the module version
     tags: tuple[str, ...] = ()  # go build -tags
     recipe_extra: str = ""  # anything else the build depends on (e.g. the staging tag)
+    template_package: str = ""  # package holding gomod/<template>, when not bench.localcluster (bench.peers)
 
     @property
     def label(self) -> str:
@@ -72,8 +73,9 @@ def cached_path(root: Path, name: str, label: str) -> Path:
     return root / "bin" / f"{name}-{label}" / name
 
 
-def template_text(name: str) -> str:
-    return (resources.files(__package__ or "bench.localcluster") / "gomod" / name).read_text(encoding="utf-8")
+def template_text(name: str, package: str = "") -> str:
+    where = resources.files(package or __package__ or "bench.localcluster")
+    return (where / "gomod" / name).read_text(encoding="utf-8")
 
 
 def recipe(*parts: str) -> str:
@@ -89,7 +91,7 @@ def group_recipe(group: GoGroup) -> str:
         group.module,
         group.version,
         group.recipe_extra,
-        template_text(group.template),
+        template_text(group.template, group.template_package),
         " ".join(group.ldflags("<release-time>")),
         " ".join(sorted(group.packages.values())),
     ]
@@ -334,7 +336,7 @@ def build_go_group(group: GoGroup, names: Sequence[str], root: Path, log: Callab
     probe.mkdir(exist_ok=True)
     meta = download_json(runner, go, group.module, group.version, probe)
     dep = parse_go_mod(Path(meta["GoMod"]).read_text(encoding="utf-8"))
-    gomod = Template(template_text(group.template)).substitute(
+    gomod = Template(template_text(group.template, group.template_package)).substitute(
         go_version=dep.go or "1.26.0",
         godebug="\n".join(f"godebug {line}" for line in dep.godebug),
         version=group.version,
