@@ -1,14 +1,15 @@
 # The two commands a new user needs (see README):
-#   make demo   the whole flow on a local control plane, then a trace tree from Jaeger
-#   make test   lint, types, unit/golden/property/HTTPS tests and the end-to-end suite
-# Everything else here is a step of those two.
+#   make demo   the whole flow on a local cluster with a real node, then the traces from Jaeger
+#   make test   lint, types, unit/golden/property/HTTPS tests and the end-to-end suites
+# An extra: make cluster keeps that cluster (with the injector) running until Ctrl-C.
+# Everything else here is a step of those.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e binaries images bench clean
+.PHONY: demo cluster test lint unit e2e binaries images node-tools bench clean
 
 # pip is only told the lock and the project; the stamp reinstalls when either changes.
 # The bench extra comes too: mypy checks bench/, which imports numpy and matplotlib.
@@ -26,8 +27,22 @@ binaries: $(STAMP)
 images: $(STAMP) binaries
 	$(BIN)/python -m bench.localcluster.images
 
-demo: $(STAMP) binaries
+# A node needs Debian's runc and iptables (kube-proxy, kubelet). Installed when missing and
+# possible (root with apt-get); otherwise the node-less cluster runs and says why.
+NODE_TOOLS := runc iptables conntrack
+node-tools:
+	@missing=""; for t in $(NODE_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "node-tools: installing$$missing from Debian's packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	else echo "node-tools: missing$$missing and cannot install them here; the cluster runs without a node"; fi
+
+demo: $(STAMP) binaries node-tools
 	$(BIN)/python -m bench.demo $(DEMO_ARGS)
+
+cluster: $(STAMP) binaries node-tools
+	$(BIN)/python -m bench.localcluster.node $(CLUSTER_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,10 +53,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m 'not e2e'
 
-e2e: $(STAMP) binaries
+e2e: $(STAMP) binaries node-tools
 	$(BIN)/pytest -m e2e
 
-test: lint binaries
+test: lint binaries node-tools
 	$(BIN)/pytest
 
 bench: $(STAMP) binaries

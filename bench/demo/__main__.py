@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from bench.demo.story import add_arguments, run
+from bench.demo.realnode import run
+from bench.demo.story import add_arguments
 
 parser = argparse.ArgumentParser(prog="python -m bench.demo", description="otel-injector's story on a local cluster")
 add_arguments(parser)

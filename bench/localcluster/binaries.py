@@ -1,7 +1,9 @@
 """Build, cache and locate the Go programs of the local test bench.
 
-The bench needs real kube-apiserver, kube-controller-manager, kubectl, etcd, Jaeger v2, the
-OpenTelemetry Collector (core distribution) and helm. None of them is shipped as a Python package, and
+The bench needs real kube-apiserver, kube-controller-manager, kubectl, etcd, Jaeger v2, a
+the OpenTelemetry Collector (core distribution) and helm, and for a node kubelet, kube-scheduler, kube-proxy,
+containerd (with ctr and the runc shim), the CNI plugins and CoreDNS. runc itself is Debian's
+(``make node-tools``). None of them is shipped as a Python package, and
 the machine reaches no download site, so each is compiled from its published Go module
 with the ordinary ``go`` client and kept in a per-version cache outside the repository:
 
@@ -19,32 +21,59 @@ An existing binary can be used instead of a build: if ``OTEL_INJECTOR_BIN_DIR`` 
 ``KUBEBUILDER_ASSETS`` (the envtest convention) names a directory holding an executable
 with the plain name (``etcd``, ``kube-apiserver``, ...), that file is used and nothing is
 built for it.
+
+How one group is built lives in :mod:`bench.localcluster.gobuild`; reading a release's
+go.mod in :mod:`bench.localcluster.gomodfile`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import fcntl
-import hashlib
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from string import Template
+
+from bench.localcluster.gobuild import (
+    GoGroup,
+    build_go_group,
+    build_lock,
+    cached_path,
+    group_recipe,
+    is_current,
+)
+from bench.localcluster.gomodfile import BinaryBuildError, GoMod, staging_overrides
+from bench.localcluster.otelcolbuild import (
+    OTELCOL_BUILDER_VERSION,
+    OTELCOL_COMPONENTS,
+    OTELCOL_LABEL,
+    OTELCOL_MISSING_COMPONENTS,
+    OTELCOL_VERSION,
+    build_otelcol,
+    otelcol_recipe,
+)
+
+__all__ = [
+    "BINARY_NAMES",
+    "OTELCOL_BUILDER_VERSION",
+    "OTELCOL_COMPONENTS",
+    "OTELCOL_MISSING_COMPONENTS",
+    "OTELCOL_VERSION",
+    "Binaries",
+    "BinaryBuildError",
+    "GoGroup",
+    "cache_root",
+    "ensure_binaries",
+    "ensure_group",
+    "main",
+]
 
 # --- Pinned versions -------------------------------------------------------------------
 
-#: Kubernetes release the apiserver, controller-manager and kubectl are built from.
+#: Kubernetes release the apiserver, controller-manager, kubectl, scheduler, kubelet and
+#: kube-proxy are built from (one wrapper module, one go build).
 K8S_VERSION = "v1.36.3"
 #: Tag under which the staging modules (k8s.io/api, k8s.io/client-go, ...) of
 #: K8S_VERSION are published.
@@ -59,53 +88,19 @@ JAEGER_RELEASE = "v2.13.0"
 #: pseudo-version of their commit, and the module proxy reachable here serves none of
 #: those, so this is the newest Jaeger v2 it can build.
 JAEGER_MODULE_VERSION = "v1.76.0"
-#: OpenTelemetry Collector Builder release; every component in the manifest uses the
-#: matching core (v0.x) and contrib release. Not v0.164.0/v0.163.0: their OTLP exporters
-#: import go.opentelemetry.io/collector/internal/statusutil, a module the reachable proxy
-#: serves no version of, so v0.162.0 is the newest collector that builds here.
-OTELCOL_BUILDER_VERSION = "v0.162.0"
-#: Collector version of the built ``otelcol``. The sidecar image default is
-#: ``otel/opentelemetry-collector:<OTELCOL_VERSION>`` so that a config validated against
-#: this binary is the one the sidecar runs.
-OTELCOL_VERSION = OTELCOL_BUILDER_VERSION.removeprefix("v")
-#: Release of the contrib components (resource processor, health_check extension).
-OTELCOL_CONTRIB_VERSION = OTELCOL_BUILDER_VERSION
-#: Release of the confmap providers that goes with OTELCOL_BUILDER_VERSION (v1.x modules).
-OTELCOL_PROVIDERS_VERSION = "v1.68.0"
+
 #: helm v3 release.
 HELM_VERSION = "v3.22.0"
+#: containerd 2.4, with the CRI plugin; 2.x pins pod network namespaces under its own state
+#: dir and implements the RuntimeConfig call kubelet 1.36 makes.
+CONTAINERD_VERSION = "v2.4.2"
+#: Build tags of upstream's static build: no btrfs, devmapper or zfs snapshotters (cgo).
+CONTAINERD_TAGS = ("no_btrfs", "no_devmapper", "no_zfs")
+#: CNI reference plugins (bridge, host-local, loopback, portmap).
+CNI_PLUGINS_VERSION = "v1.10.0"
+#: CoreDNS, built from its own main package with every in-tree plugin.
+COREDNS_VERSION = "v1.15.0"
 
-#: Components in the built collector, by kind, as ``otelcol components`` names them: the
-#: core distribution's (otel/opentelemetry-collector, which the sidecar image reproduces)
-#: minus OTELCOL_MISSING_COMPONENTS. In this release the OTLP exporters' types are
-#: ``otlp_grpc`` and ``otlp_http``; ``otlp`` and ``otlphttp`` are still accepted in
-#: configs as deprecated aliases.
-OTELCOL_COMPONENTS: Mapping[str, tuple[str, ...]] = {
-    "receivers": ("nop", "otlp", "jaeger", "prometheus", "zipkin"),
-    "processors": ("batch", "memory_limiter", "resource", "probabilistic_sampler"),
-    "exporters": ("otlp_grpc", "otlp_http", "debug", "nop", "file", "prometheus_remote_write"),
-    "extensions": ("health_check", "pprof", "zpages"),
-    "connectors": ("forward",),
-}
-#: Components of the core distribution's manifest that the build leaves out: the module
-#: proxy reachable here serves no v0.162.0 of a module each needs (hostmetrics:
-#: internal/gopsutilenv; kafka receiver: pkg/kafka/configkafka; attributes, filter, span:
-#: pkg/ottl/xottl and pkg/ottl/contexts/xprofile; the kafka, prometheus and zipkin
-#: exporter modules themselves).
-OTELCOL_MISSING_COMPONENTS: Mapping[str, tuple[str, ...]] = {
-    "receivers": ("hostmetrics", "kafka"),
-    "processors": ("attributes", "filter", "span"),
-    "exporters": ("kafka", "prometheus", "zipkin"),
-}
-#: Build tags of the core distribution's manifest (dist.build_tags).
-OTELCOL_BUILD_TAGS = "grpcnotrace"
-
-#: Bumped whenever this module changes how a binary is built, to force a rebuild.
-RECIPE_REVISION = "1"
-
-#: Compile parallelism handed to ``go build -p``: the machine has two cores and the
-#: Kubernetes compile wants about 2 GiB per parallel job.
-GO_BUILD_PARALLELISM = 2
 
 #: Every binary ensure_binaries() knows, by its plain name.
 BINARY_NAMES: tuple[str, ...] = (
@@ -116,17 +111,24 @@ BINARY_NAMES: tuple[str, ...] = (
     "jaeger",
     "otelcol",
     "helm",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "containerd",
+    "ctr",
+    "containerd-shim-runc-v2",
+    "bridge",
+    "host-local",
+    "loopback",
+    "portmap",
+    "coredns",
 )
+#: The binaries only a node needs; a suite without nodes can leave them out.
+NODE_BINARY_NAMES: tuple[str, ...] = BINARY_NAMES[7:]
 
 CACHE_DIR_ENV = "OTEL_INJECTOR_CACHE_DIR"
 BIN_DIR_ENV = "OTEL_INJECTOR_BIN_DIR"
 KUBEBUILDER_ASSETS_ENV = "KUBEBUILDER_ASSETS"
-
-_HEARTBEAT_SECONDS = 20.0
-
-
-class BinaryBuildError(RuntimeError):
-    """A bench binary could not be built; the message carries the tail of the go output."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,17 @@ class Binaries:
     jaeger: Path
     otelcol: Path
     helm: Path
+    kube_scheduler: Path
+    kubelet: Path
+    kube_proxy: Path
+    containerd: Path
+    ctr: Path
+    containerd_shim_runc_v2: Path
+    bridge: Path
+    host_local: Path
+    loopback: Path
+    portmap: Path
+    coredns: Path
 
     def path(self, name: str) -> Path:
         """Return the path of the binary with plain name ``name`` (e.g. ``kube-apiserver``)."""
@@ -157,156 +170,7 @@ def _stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# --- go.mod reading -----------------------------------------------------------------------
-
-
-@dataclass
-class _GoMod:
-    """The parts of a go.mod file that the wrappers copy or check."""
-
-    go: str = ""
-    godebug: list[str] = dataclasses.field(default_factory=list)
-    require: dict[str, str] = dataclasses.field(default_factory=dict)
-    # (old path, old version or "", new path, new version or "" for a directory)
-    replace: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
-    exclude: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-
-
-def _parse_go_mod(text: str) -> _GoMod:
-    """Parse the directives of a go.mod that the wrappers need.
-
-    Handles single-line and block forms of ``godebug``, ``require``, ``replace`` and
-    ``exclude``; other directives are ignored.
-    """
-    mod = _GoMod()
-    block: str | None = None
-    for raw in text.splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if not line:
-            continue
-        if block is not None:
-            if line == ")":
-                block = None
-                continue
-            _add_directive(mod, block, line)
-            continue
-        verb, _, rest = line.partition(" ")
-        rest = rest.strip()
-        if rest == "(":
-            block = verb
-            continue
-        if verb == "go":
-            mod.go = rest
-        else:
-            _add_directive(mod, verb, rest)
-    return mod
-
-
-def _add_directive(mod: _GoMod, verb: str, args: str) -> None:
-    fields = args.split()
-    if verb == "godebug":
-        mod.godebug.append(args)
-    elif verb == "require" and len(fields) >= 2:
-        mod.require[fields[0]] = fields[1]
-    elif verb == "exclude" and len(fields) == 2:
-        mod.exclude.append((fields[0], fields[1]))
-    elif verb == "replace":
-        left, _, right = args.partition("=>")
-        lf, rf = left.split(), right.split()
-        if lf and rf:
-            mod.replace.append((lf[0], lf[1] if len(lf) > 1 else "", rf[0], rf[1] if len(rf) > 1 else ""))
-
-
-def _is_local_target(path: str) -> bool:
-    return path.startswith(("./", "../", "/"))
-
-
-def _format_block(verb: str, lines: Sequence[str]) -> str:
-    if not lines:
-        return ""
-    body = "\n".join(f"\t{line}" for line in lines)
-    return f"{verb} (\n{body}\n)"
-
-
-def _carried_overrides(dep: _GoMod, module: str) -> str:
-    """Render the replaces/excludes a wrapper must repeat from a dependency's go.mod.
-
-    Go ignores the replaces of a dependency. A replace that pins another module version
-    is repeated so the build uses what the release was tested with; a replace to a local
-    directory is dropped, which is only sound when the requirement it shadows names a
-    real published version (checked here).
-    """
-    replaces: list[str] = []
-    for old, old_v, new, new_v in dep.replace:
-        if _is_local_target(new):
-            required = dep.require.get(old)
-            if required is not None and required.startswith("v0.0.0") and "-" not in required:
-                raise BinaryBuildError(
-                    f"{module} replaces {old} with local path {new} and requires it at "
-                    f"{required}, which is not published; the wrapper needs an explicit "
-                    "replacement for it"
-                )
-            continue
-        left = f"{old} {old_v}".strip()
-        replaces.append(f"{left} => {new} {new_v}".strip())
-    parts = [_format_block("replace", replaces)]
-    parts.append(_format_block("exclude", [f"{p} {v}" for p, v in dep.exclude]))
-    return "\n\n".join(p for p in parts if p)
-
-
-def _kubernetes_overrides(dep: _GoMod, module: str) -> str:
-    """Point every staging module the release requires at its published tag.
-
-    The list comes from the release's own go.mod: modules it replaces with
-    ``./staging/...`` and requires at the unpublished v0.0.0. Staging modules the release
-    does not require (e.g. sample-cli-plugin) are left out, as the proxy need not serve
-    them. Any other local replace is handled like in :func:`_carried_overrides`.
-    """
-    staging: list[str] = []
-    rest = _GoMod(go=dep.go, require=dep.require, exclude=dep.exclude)
-    for entry in dep.replace:
-        old, _, new, _ = entry
-        if new.startswith("./staging/"):
-            if dep.require.get(old) == "v0.0.0":
-                staging.append(old)
-        else:
-            rest.replace.append(entry)
-    if not staging:
-        raise BinaryBuildError(f"{module}: found no staging modules in its go.mod")
-    lines = [f"{m} => {m} {K8S_STAGING_VERSION}" for m in sorted(staging)]
-    carried = _carried_overrides(rest, module)
-    return "\n\n".join(p for p in (_format_block("replace", lines), carried) if p)
-
-
 # --- build groups -------------------------------------------------------------------------
-
-
-def _no_ldflags(release_time: str) -> list[str]:
-    return []
-
-
-@dataclass(frozen=True)
-class _GoGroup:
-    """Binaries built from one wrapper module around one published Go module.
-
-    The wrapper's go.mod template is ``gomod/<key>.go.mod.tmpl``."""
-
-    key: str
-    module: str
-    version: str
-    packages: Mapping[str, str]  # binary name -> main package
-    overrides: Callable[[_GoMod, str], str] = _carried_overrides
-    ldflags: Callable[[str], list[str]] = _no_ldflags  # release time (RFC 3339) -> -X flags
-    release: str = ""  # the release's own name, when it differs from the module version
-
-    @property
-    def label(self) -> str:
-        """The version part of the cache directory names."""
-        return self.release or self.version
-
-    @property
-    def template(self) -> str:
-        return f"{self.key}.go.mod.tmpl"
 
 
 def _k8s_ldflags(release_time: str) -> list[str]:
@@ -339,7 +203,24 @@ def _helm_ldflags(release_time: str) -> list[str]:
     return [f"-X {pkg}.version={HELM_VERSION}", f"-X {pkg}.gitTreeState=clean"]
 
 
-_KUBERNETES = _GoGroup(
+def _kubernetes_overrides(dep: GoMod, module: str) -> str:
+    return staging_overrides(dep, module, K8S_STAGING_VERSION)
+
+
+def _containerd_ldflags(release_time: str) -> list[str]:
+    pkg = "github.com/containerd/containerd/v2/version"
+    return [f"-X {pkg}.Version={CONTAINERD_VERSION}", f"-X {pkg}.Revision={CONTAINERD_VERSION}"]
+
+
+def _cni_ldflags(release_time: str) -> list[str]:
+    return [f"-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion={CNI_PLUGINS_VERSION}"]
+
+
+def _coredns_ldflags(release_time: str) -> list[str]:
+    return [f"-X github.com/coredns/coredns/coremain.GitCommit={COREDNS_VERSION}"]
+
+
+_KUBERNETES = GoGroup(
     key="kubernetes",
     module="k8s.io/kubernetes",
     version=K8S_VERSION,
@@ -347,14 +228,18 @@ _KUBERNETES = _GoGroup(
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+        "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+        "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+        "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
     },
     overrides=_kubernetes_overrides,
     ldflags=_k8s_ldflags,
+    recipe_extra=K8S_STAGING_VERSION,
 )
-_ETCD = _GoGroup(
+_ETCD = GoGroup(
     key="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION, packages={"etcd": "go.etcd.io/etcd/server/v3"}
 )
-_JAEGER = _GoGroup(
+_JAEGER = GoGroup(
     key="jaeger",
     module="github.com/jaegertracing/jaeger",
     version=JAEGER_MODULE_VERSION,
@@ -362,27 +247,48 @@ _JAEGER = _GoGroup(
     packages={"jaeger": "github.com/jaegertracing/jaeger/cmd/jaeger"},
     ldflags=_jaeger_ldflags,
 )
-_HELM = _GoGroup(
+_HELM = GoGroup(
     key="helm",
     module="helm.sh/helm/v3",
     version=HELM_VERSION,
     packages={"helm": "helm.sh/helm/v3/cmd/helm"},
     ldflags=_helm_ldflags,
 )
-_OCB = _GoGroup(
-    key="ocb",
-    module="go.opentelemetry.io/collector/cmd/builder",
-    version=OTELCOL_BUILDER_VERSION,
-    packages={"ocb": "go.opentelemetry.io/collector/cmd/builder"},
+_CONTAINERD = GoGroup(
+    key="containerd",
+    module="github.com/containerd/containerd/v2",
+    version=CONTAINERD_VERSION,
+    packages={
+        "containerd": "github.com/containerd/containerd/v2/cmd/containerd",
+        "ctr": "github.com/containerd/containerd/v2/cmd/ctr",
+        "containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+    },
+    ldflags=_containerd_ldflags,
+    tags=CONTAINERD_TAGS,
 )
-_GO_GROUPS: tuple[_GoGroup, ...] = (_KUBERNETES, _ETCD, _JAEGER, _HELM)
-# "-core": the core distribution's components; a cache slot of its own, apart from the
-# minimal collector earlier revisions built under the plain version.
-_OTELCOL_LABEL = f"{OTELCOL_BUILDER_VERSION}-core"
-_OTELCOL_MANIFEST = "otelcol-builder.yaml.tmpl"
+_CNI = GoGroup(
+    key="cni",
+    module="github.com/containernetworking/plugins",
+    version=CNI_PLUGINS_VERSION,
+    packages={
+        "bridge": "github.com/containernetworking/plugins/plugins/main/bridge",
+        "host-local": "github.com/containernetworking/plugins/plugins/ipam/host-local",
+        "loopback": "github.com/containernetworking/plugins/plugins/main/loopback",
+        "portmap": "github.com/containernetworking/plugins/plugins/meta/portmap",
+    },
+    ldflags=_cni_ldflags,
+)
+_COREDNS = GoGroup(
+    key="coredns",
+    module="github.com/coredns/coredns",
+    version=COREDNS_VERSION,
+    packages={"coredns": "github.com/coredns/coredns"},
+    ldflags=_coredns_ldflags,
+)
+_GO_GROUPS: tuple[GoGroup, ...] = (_KUBERNETES, _ETCD, _JAEGER, _HELM, _CONTAINERD, _CNI, _COREDNS)
 
 
-def _group_of(name: str) -> _GoGroup | None:
+def _group_of(name: str) -> GoGroup | None:
     for group in _GO_GROUPS:
         if name in group.packages:
             return group
@@ -391,7 +297,7 @@ def _group_of(name: str) -> _GoGroup | None:
 
 def _label_of(name: str) -> str:
     group = _group_of(name)
-    return group.label if group is not None else _OTELCOL_LABEL
+    return group.label if group is not None else OTELCOL_LABEL
 
 
 # --- paths --------------------------------------------------------------------------------
@@ -405,10 +311,6 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "otel-injector"
 
 
-def _cached_path(root: Path, name: str, label: str) -> Path:
-    return root / "bin" / f"{name}-{label}" / name
-
-
 def _override_path(name: str) -> Path | None:
     for env in (BIN_DIR_ENV, KUBEBUILDER_ASSETS_ENV):
         directory = os.environ.get(env)
@@ -418,385 +320,6 @@ def _override_path(name: str) -> Path | None:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate.resolve()
     return None
-
-
-def _template_text(name: str) -> str:
-    return (resources.files(__package__ or "bench.localcluster") / "gomod" / name).read_text(encoding="utf-8")
-
-
-def _recipe(*parts: str) -> str:
-    digest = hashlib.sha256()
-    for part in (RECIPE_REVISION, *parts):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
-def _group_recipe(group: _GoGroup) -> str:
-    extra = K8S_STAGING_VERSION if group is _KUBERNETES else ""
-    return _recipe(
-        group.module,
-        group.version,
-        extra,
-        _template_text(group.template),
-        " ".join(group.ldflags("<release-time>")),
-        " ".join(sorted(group.packages.values())),
-    )
-
-
-def _otelcol_recipe() -> str:
-    return _recipe(
-        OTELCOL_BUILDER_VERSION,
-        OTELCOL_CONTRIB_VERSION,
-        OTELCOL_PROVIDERS_VERSION,
-        OTELCOL_VERSION,
-        OTELCOL_BUILD_TAGS,
-        _template_text(_OTELCOL_MANIFEST),
-        _group_recipe(_OCB),
-    )
-
-
-def _is_current(binary: Path, recipe: str) -> bool:
-    stamp = binary.parent / ".recipe"
-    try:
-        return binary.is_file() and stamp.read_text(encoding="utf-8").strip() == recipe
-    except OSError:
-        return False
-
-
-# --- running go ---------------------------------------------------------------------------
-
-
-def _go_executable() -> str:
-    found = shutil.which("go")
-    if found is None:
-        raise BinaryBuildError("the `go` command is not on PATH; install Go 1.26 or later")
-    return found
-
-
-def _go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Static binaries, as the upstream release builds are.
-    env["CGO_ENABLED"] = "0"
-    # The wrappers are standalone modules; a go.work further up must not leak in.
-    env["GOWORK"] = "off"
-    # The machine reaches no toolchain download site.
-    env.setdefault("GOTOOLCHAIN", "local")
-    return env
-
-
-class _Runner:
-    """Runs go commands for one component, logging stages and periodic progress."""
-
-    def __init__(self, component: str, log: Callable[[str], None], log_file: Path) -> None:
-        self.component = component
-        self.log = log
-        self.log_file = log_file
-        self.started = time.monotonic()
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def say(self, message: str) -> None:
-        self.log(f"[bench-bin] {self.component}: {message} ({self.elapsed():.0f}s)")
-
-    def run(self, stage: str, argv: Sequence[str], cwd: Path) -> str:
-        """Run ``argv`` in ``cwd``; return its combined output or raise BinaryBuildError."""
-        self.say(f"{stage}: {Path(argv[0]).name} {' '.join(argv[1:])}")
-        lines: list[str] = []
-        compiling = "build" in argv[1:2]
-        counters = {"downloads": 0, "packages": 0}
-        last = [""]
-        with self.log_file.open("a", encoding="utf-8") as sink:
-            sink.write(f"\n$ (cd {cwd} && {' '.join(argv)})\n")
-            sink.flush()
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=_go_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-            )
-            if proc.stdout is None:  # pragma: no cover - PIPE always yields a stream
-                raise BinaryBuildError("no output pipe from go")
-            stream = proc.stdout
-
-            def pump() -> None:
-                for line in stream:
-                    sink.write(line)
-                    text = line.rstrip("\n")
-                    lines.append(text)
-                    if text.startswith("go: downloading"):
-                        counters["downloads"] += 1
-                    elif compiling and text and not text.startswith(("go:", "#", " ", "\t")):
-                        # `go build -v` prints each package as it is compiled.
-                        counters["packages"] += 1
-                    last[0] = text
-
-            reader = threading.Thread(target=pump, daemon=True)
-            reader.start()
-            while True:
-                try:
-                    proc.wait(timeout=_HEARTBEAT_SECONDS)
-                    break
-                except subprocess.TimeoutExpired:
-                    self.say(
-                        f"{stage}: still running, {counters['downloads']} modules downloaded, "
-                        f"{counters['packages']} packages built, last: {last[0][:100]!r}"
-                    )
-                except BaseException:
-                    proc.kill()
-                    proc.wait()
-                    raise
-            reader.join(timeout=10)
-        if proc.returncode != 0:
-            tail = "\n".join(lines[-60:])
-            raise BinaryBuildError(
-                f"{self.component}: {stage} failed (exit {proc.returncode}); full log: {self.log_file}\n{tail}"
-            )
-        self.say(f"{stage}: done ({counters['downloads']} modules downloaded, {counters['packages']} packages built)")
-        return "\n".join(lines)
-
-
-def _download_json(runner: _Runner, go: str, module: str, version: str, cwd: Path) -> dict[str, str]:
-    out = runner.run("resolve release", [go, "mod", "download", "-json", f"{module}@{version}"], cwd)
-    start = out.find("{")
-    try:
-        data = json.loads(out[start:])
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise BinaryBuildError(f"cannot read `go mod download -json` output: {out[-2000:]}") from exc
-    if not isinstance(data, dict) or data.get("Error") or not data.get("GoMod"):
-        raise BinaryBuildError(f"{module}@{version} is not available: {data}")
-    return {str(k): str(v) for k, v in data.items()}
-
-
-def _seed_go_sum(target: Path, release_go_sum: Path) -> None:
-    """Add the lines of the release's own go.sum to the wrapper's go.sum.
-
-    The release's go.sum came inside its module zip, which Go verified against the
-    checksum database, so its lines are as trustworthy as a fresh lookup. Seeding them
-    means go only consults the checksum database for modules the release did not list;
-    the database mirror reachable here answers 404 for many older versions.
-    """
-    lines: dict[str, None] = {}
-    for source in (target, release_go_sum):
-        with contextlib.suppress(OSError):
-            lines.update(dict.fromkeys(ln for ln in source.read_text(encoding="utf-8").splitlines() if ln))
-    target.write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
-
-
-def _release_time(info_path: str) -> str:
-    try:
-        info = json.loads(Path(info_path).read_text(encoding="utf-8"))
-        return str(info["Time"])
-    except (OSError, ValueError, KeyError):
-        return "1970-01-01T00:00:00Z"
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except OSError:
-        pass
-    path.write_text(text, encoding="utf-8")
-    return True
-
-
-@contextlib.contextmanager
-def _build_lock(root: Path, log: Callable[[str], None]) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "build.lock").open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"[bench-bin] waiting for another process's build (lock {root / 'build.lock'})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _install(built: Path, root: Path, *, name: str, label: str, recipe: str, info: Mapping[str, object]) -> Path:
-    """Move a freshly built binary into its cache slot with an atomic rename."""
-    final = _cached_path(root, name, label)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = final.parent / f".{name}.{os.getpid()}.tmp"
-    shutil.move(str(built), staged)
-    staged.chmod(0o755)
-    os.replace(staged, final)
-    # The stamp is written after the binary, so a crash in between only costs a rebuild.
-    (final.parent / "build-info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    stamp = final.parent / f".recipe.{os.getpid()}.tmp"
-    stamp.write_text(recipe + "\n", encoding="utf-8")
-    os.replace(stamp, final.parent / ".recipe")
-    return final
-
-
-def _compile(
-    runner: _Runner, go: str, *, ldflags: str, output: str, packages: Sequence[str], cwd: Path, tags: str = ""
-) -> None:
-    """``go build`` with the bench's parallelism, verbose progress and reproducible paths."""
-    argv = [go, "build", "-p", str(GO_BUILD_PARALLELISM), "-v", "-trimpath", "-ldflags", ldflags, "-o", output]
-    if tags:
-        argv += ["-tags", tags]
-    runner.run("compile", [*argv, *packages], cwd)
-
-
-def _build_info(
-    go: str,
-    *,
-    name: str,
-    module: str,
-    release: str,
-    recipe: str,
-    seconds: float,
-    components: Mapping[str, list[str]] | None = None,
-) -> dict[str, object]:
-    """What ``build-info.json`` records about a finished binary."""
-    info: dict[str, object] = {"name": name, "module": module, "release": release}
-    if components is not None:
-        info["components"] = components
-    info.update(
-        recipe=recipe,
-        build_seconds=seconds,
-        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        go=_go_version(go),
-    )
-    return info
-
-
-def _build_go_group(group: _GoGroup, names: Sequence[str], root: Path, log: Callable[[str], None]) -> None:
-    go = _go_executable()
-    recipe = _group_recipe(group)
-    workdir = root / "build" / f"{group.key}-{group.label}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    runner = _Runner(",".join(names), log, workdir / "build.log")
-    runner.say(f"building {group.module}@{group.version} (cold builds take minutes)")
-
-    # Resolve the release in a directory without go.mod so that the query does not
-    # touch the wrapper module.
-    probe = workdir / "resolve"
-    probe.mkdir(exist_ok=True)
-    meta = _download_json(runner, go, group.module, group.version, probe)
-    dep = _parse_go_mod(Path(meta["GoMod"]).read_text(encoding="utf-8"))
-    gomod = Template(_template_text(group.template)).substitute(
-        go_version=dep.go or "1.26.0",
-        godebug="\n".join(f"godebug {line}" for line in dep.godebug),
-        version=group.version,
-        overrides=group.overrides(dep, group.module),
-        tools="\n".join(f"\t{pkg}" for pkg in group.packages.values()),
-    )
-    _write_if_changed(workdir / "go.mod", gomod)
-    _seed_go_sum(workdir / "go.sum", Path(meta["Dir"]) / "go.sum")
-    runner.run("download modules (go mod tidy)", [go, "mod", "tidy"], workdir)
-
-    ldflags = " ".join(["-s", "-w", *group.ldflags(_release_time(meta["Info"]))])
-    out_dir = Path(tempfile.mkdtemp(prefix=".out-", dir=workdir))
-    try:
-        packages = [group.packages[n] for n in names]
-        # One package is written to an explicit file name (go would name etcd's main
-        # package "server"); several go into a directory under their package names,
-        # which is how the Kubernetes commands are named.
-        output = str(out_dir / names[0]) if len(names) == 1 else f"{out_dir}{os.sep}"
-        _compile(runner, go, ldflags=ldflags, output=output, packages=packages, cwd=workdir)
-        seconds = round(runner.elapsed(), 1)
-        for name in names:
-            built = out_dir / (name if len(names) == 1 else Path(group.packages[name]).name)
-            if not built.is_file():
-                raise BinaryBuildError(f"go build produced no {built.name} in {out_dir}")
-            info = _build_info(
-                go,
-                name=name,
-                module=f"{group.module}@{group.version}",
-                release=group.label,
-                recipe=recipe,
-                seconds=seconds,
-            )
-            path = _install(built, root, name=name, label=group.label, recipe=recipe, info=info)
-            runner.say(f"installed {path}")
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def _go_version(go: str) -> str:
-    try:
-        return subprocess.run(
-            [go, "env", "GOVERSION"], capture_output=True, text=True, check=True, timeout=60
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _otelcol_go_mod(manifest: str) -> str:
-    """The go.mod of the generated collector: every ``gomod:`` of the manifest, plus otelcol."""
-    required = [line.split("gomod:", 1)[1].strip() for line in manifest.splitlines() if "gomod:" in line]
-    required.append(f"go.opentelemetry.io/collector/otelcol {OTELCOL_BUILDER_VERSION}")
-    body = "\n".join(f"\t{line}" for line in required)
-    return f"module otel-injector.local/bench/otelcol\n\ngo 1.25\n\nrequire (\n{body}\n)\n"
-
-
-def _build_otelcol(root: Path, log: Callable[[str], None]) -> None:
-    go = _go_executable()
-    ocb = _cached_path(root, "ocb", _OCB.label)
-    if not _is_current(ocb, _group_recipe(_OCB)):
-        _build_go_group(_OCB, ["ocb"], root, log)
-
-    workdir = root / "build" / f"otelcol-{_OTELCOL_LABEL}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    src = workdir / "src"
-    runner = _Runner("otelcol", log, workdir / "build.log")
-    runner.say(f"building a collector with the builder {OTELCOL_BUILDER_VERSION}")
-    manifest = Template(_template_text(_OTELCOL_MANIFEST)).substitute(
-        otelcol_version=OTELCOL_VERSION,
-        output_path=str(src),
-        core=OTELCOL_BUILDER_VERSION,
-        contrib=OTELCOL_CONTRIB_VERSION,
-        providers=OTELCOL_PROVIDERS_VERSION,
-    )
-    (workdir / "builder.yaml").write_text(manifest, encoding="utf-8")
-    # The builder only generates the sources. Its own module step runs a strict `go mod
-    # tidy`, which fails here on modules that only the components' tests import (e.g.
-    # fileexporter's tests need otlpencodingextension, which the proxy does not serve);
-    # so the wrapper go.mod requires the manifest's modules and `go mod tidy -e` resolves
-    # the rest. A module the build itself needs and cannot get still fails the compile.
-    runner.run(
-        "generate sources (ocb)",
-        [str(ocb), "--config", str(workdir / "builder.yaml"), "--skip-compilation", "--skip-get-modules"],
-        workdir,
-    )
-    _write_if_changed(src / "go.mod", _otelcol_go_mod(manifest))
-    runner.run("download modules (go mod tidy -e)", [go, "mod", "tidy", "-e"], src)
-    out_dir = Path(tempfile.mkdtemp(prefix=".out-", dir=workdir))
-    try:
-        _compile(
-            runner,
-            go,
-            ldflags="-s -w",
-            output=str(out_dir / "otelcol"),
-            packages=["."],
-            cwd=src,
-            tags=OTELCOL_BUILD_TAGS,
-        )
-        info = _build_info(
-            go,
-            name="otelcol",
-            module=f"{OTELCOL_BUILDER_VERSION} builder manifest",
-            release=OTELCOL_VERSION,
-            components={k: list(v) for k, v in OTELCOL_COMPONENTS.items()},
-            recipe=_otelcol_recipe(),
-            seconds=round(runner.elapsed(), 1),
-        )
-        path = _install(
-            out_dir / "otelcol", root, name="otelcol", label=_OTELCOL_LABEL, recipe=_otelcol_recipe(), info=info
-        )
-        runner.say(f"installed {path}")
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 # --- public API ---------------------------------------------------------------------------
@@ -825,7 +348,7 @@ def ensure_binaries(
 
     def recipe_of(name: str) -> str:
         group = _group_of(name)
-        return _group_recipe(group) if group is not None else _otelcol_recipe()
+        return group_recipe(group) if group is not None else otelcol_recipe()
 
     paths: dict[str, Path] = {}
     missing: list[str] = []
@@ -836,22 +359,37 @@ def ensure_binaries(
             if name in wanted:
                 log(f"[bench-bin] {name}: using {override} from the environment")
             continue
-        paths[name] = _cached_path(root, name, _label_of(name))
-        if name in wanted and not _is_current(paths[name], recipe_of(name)):
+        paths[name] = cached_path(root, name, _label_of(name))
+        if name in wanted and not is_current(paths[name], recipe_of(name)):
             missing.append(name)
 
     if missing:
-        with _build_lock(root, log):
+        with build_lock(root, log):
             # Another process may have finished the same build while this one waited.
-            missing = [n for n in missing if not _is_current(paths[n], recipe_of(n))]
+            missing = [n for n in missing if not is_current(paths[n], recipe_of(n))]
             for group in _GO_GROUPS:
                 todo = [n for n in missing if n in group.packages]
                 if todo:
-                    _build_go_group(group, todo, root, log)
+                    build_go_group(group, todo, root, log)
             if "otelcol" in missing:
-                _build_otelcol(root, log)
+                build_otelcol(root, log)
 
     return Binaries(**{name.replace("-", "_"): paths[name] for name in BINARY_NAMES})
+
+
+def ensure_group(group: GoGroup, *, log: Callable[[str], None] = _stderr_log) -> dict[str, Path]:
+    """Build (or find in the cache) every binary of a group defined elsewhere (bench/peers),
+    under the same lock, cache layout and recipe stamps as :func:`ensure_binaries`; return
+    their paths by name."""
+    root = cache_root()
+    expected = group_recipe(group)
+    paths = {name: cached_path(root, name, group.label) for name in group.packages}
+    if any(not is_current(p, expected) for p in paths.values()):
+        with build_lock(root, log):
+            missing = [n for n, p in paths.items() if not is_current(p, expected)]
+            if missing:
+                build_go_group(group, missing, root, log)
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ throw-away PKI and starts, each on free ports of 127.0.0.1 only:
 
 * Jaeger v2 with in-memory storage, receiving OTLP over gRPC and HTTP and serving the
   query HTTP API; the apiserver sends its traces there;
-* etcd (``--unsafe-no-fsync``: the data is thrown away anyway);
+* etcd (``--unsafe-no-fsync``: the data is thrown away anyway), tracing its server side;
 * kube-apiserver with RBAC, client-certificate auth and tracing at a 100 % sampling rate;
 * kube-controller-manager running the deployment, replicaset, job, cronjob, namespace
   and garbage-collector controllers, so workloads turn into Pod objects. There is no
@@ -17,40 +17,59 @@ removes the work directory unless ``OTEL_INJECTOR_KEEP_WORKDIR=1``. Every wait i
 a component that does not become ready raises :class:`ControlPlaneError`, whose message
 carries the tail of every component's log.
 
-``python -m bench.localcluster.controlplane`` starts one and keeps it running until
-Ctrl-C, printing how to reach it.
+Subclasses add to it through a few hooks (``required_binaries``, ``otlp_host``,
+``controllers``, ``authorization_modes``, ``apiserver_node_args``, ``launch_argv``,
+``prepare``, ``expose``, ``start_extras``, ``stop_extras``); the node-enabled cluster in
+:mod:`bench.localcluster.node.cluster` is one. Processes live in
+:mod:`bench.localcluster.process`, command lines in :mod:`bench.localcluster.components`.
+
+``python -m bench.localcluster`` starts one and keeps it running until Ctrl-C, printing
+how to reach it (``make cluster`` starts one with a node and the injector).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import http.client
-import json
 import os
 import shutil
-import signal
-import socket
 import ssl
-import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Self
 
 from bench.localcluster import binaries as _binaries
+from bench.localcluster import components
+from bench.localcluster.access import ClusterAccess, KubectlError
+from bench.localcluster.components import jaeger_config
 from bench.localcluster.pki import CertificateAuthority, service_account_key_pair
+from bench.localcluster.process import (
+    LOG_TAIL_LINES,
+    STOP_GRACE_SECONDS,
+    ControlPlaneError,
+    ManagedProcess,
+    free_port,
+    free_ports,
+    tail,
+)
+
+__all__ = [
+    "CONTROLLERS",
+    "LOG_TAIL_LINES",
+    "SERVICE_CLUSTER_IP_RANGE",
+    "STOP_GRACE_SECONDS",
+    "ControlPlane",
+    "ControlPlaneError",
+    "KubectlError",
+    "ManagedProcess",
+    "free_port",
+    "jaeger_config",
+]
 
 KEEP_WORKDIR_ENV = "OTEL_INJECTOR_KEEP_WORKDIR"
 
-#: How long a stopping process gets between SIGTERM and SIGKILL.
-STOP_GRACE_SECONDS = 10.0
-#: Lines of each component's log quoted in a ControlPlaneError.
-LOG_TAIL_LINES = 40
 
 #: Controllers the controller-manager runs: enough for Deployments, Jobs and CronJobs to
 #: create Pods, for namespaces to be deleted and for owned objects to be collected.
@@ -69,243 +88,11 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 _KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
-class ControlPlaneError(RuntimeError):
-    """A control-plane component failed to start or died; the message has the log tails."""
-
-
-class KubectlError(subprocess.CalledProcessError):
-    """kubectl exited non-zero; unlike CalledProcessError, str() includes its stderr."""
-
-    def __str__(self) -> str:
-        return f"{super().__str__()}\nstderr:\n{self.stderr}\nstdout:\n{self.output}"
-
-
 def _stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _free_ports(count: int) -> list[int]:
-    # All sockets stay bound until every port is picked, so the ports are distinct.
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 256 * 1024))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError as exc:
-        return f"<cannot read {path}: {exc}>"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    # A crashed or killed test run must not leave etcd/apiserver behind holding CPU and
-    # ports. Linux delivers the signal when the *thread* that started the child exits,
-    # so processes should be started from a long-lived thread (normally the main one).
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-class ManagedProcess:
-    """A child process with a log file, a readiness probe and bounded stop/restart.
-
-    The process runs in its own session (so its whole process group can be signalled),
-    with stdout and stderr appended to ``log_path``. :meth:`start` returns once
-    ``ready()`` is true and raises :class:`ControlPlaneError` if the process exits or the
-    probe stays false for ``timeout`` seconds.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        log_path: Path,
-        env: Mapping[str, str] | None = None,
-        ready: Callable[[], bool] | None = None,
-        timeout: float = 60.0,
-        cwd: Path | None = None,
-        describe_failure: Callable[[str], str] | None = None,
-    ) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = log_path
-        self.env = dict(env) if env is not None else None
-        self.ready = ready if ready is not None else (lambda: True)
-        self.timeout = timeout
-        self.cwd = cwd
-        self._describe_failure = describe_failure or (lambda msg: f"{msg}\n--- {name} log tail ---\n{self.log_tail()}")
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The process id while it has been started and not yet stopped, else None."""
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        """Return whether the process has been started and has not exited."""
-        return self._proc is not None and self._proc.poll() is None
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """Return the last ``lines`` lines of the process's log."""
-        return _tail(self.log_path, lines)
-
-    def start(self) -> None:
-        """Launch the process and wait (bounded by ``timeout``) until it is ready."""
-        if self.is_running():
-            raise ControlPlaneError(f"{self.name} is already running (pid {self.pid})")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ) if self.env is None else {**os.environ, **self.env}
-        with self.log_path.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
-            log.flush()
-            try:
-                self._proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=self.cwd,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
-                )
-            except OSError as exc:
-                raise ControlPlaneError(self._describe_failure(f"{self.name}: cannot start: {exc}")) from exc
-        self.wait_ready()
-
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Poll ``ready()`` until true; raise ControlPlaneError on exit or after ``timeout``."""
-        limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        last_error = ""
-        while True:
-            if self._proc is None or self._proc.poll() is not None:
-                code = None if self._proc is None else self._proc.returncode
-                raise ControlPlaneError(self._describe_failure(f"{self.name} exited with code {code} before ready"))
-            try:
-                if self.ready():
-                    return
-            except Exception as exc:  # any probe failure means "not yet"
-                last_error = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() >= deadline:
-                self.stop()
-                detail = f" (last probe error: {last_error})" if last_error else ""
-                raise ControlPlaneError(self._describe_failure(f"{self.name} not ready within {limit:.0f}s{detail}"))
-            time.sleep(0.25)
-
-    def stop(self, grace: float = STOP_GRACE_SECONDS) -> int | None:
-        """Stop the process group: SIGTERM, then SIGKILL after ``grace`` seconds.
-
-        Returns the exit code, or None if the process was not started. Idempotent.
-        """
-        proc = self._proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            self._signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self._signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=grace)
-        # Children that outlived the leader are killed with the rest of the group.
-        self._signal_group(proc, signal.SIGKILL)
-        self._proc = None
-        return proc.returncode
-
-    def restart(self) -> None:
-        """Stop the process (if running) and start it again with the same argv."""
-        self.stop()
-        self.start()
-
-    @staticmethod
-    def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-
-
-def jaeger_config(
-    *, otlp_grpc: int, otlp_http: int, query_http: int, query_grpc: int, max_traces: int = 100_000
-) -> str:
-    """Jaeger v2 config with every listener on 127.0.0.1 and bounded in-memory storage.
-
-    Shared by the control plane and the benchmarks, so both run the same Jaeger."""
-    # Every listener is named explicitly: Jaeger's built-in all-in-one config would open
-    # 4317/4318/16686/8888/13133/... on all interfaces and clash with a collector.
-    return textwrap.dedent(
-        f"""\
-        service:
-          extensions: [jaeger_storage, jaeger_query]
-          pipelines:
-            traces:
-              receivers: [otlp]
-              processors: [batch]
-              exporters: [jaeger_storage_exporter]
-          telemetry:
-            resource:
-              service.name: jaeger
-            metrics:
-              level: none
-            logs:
-              level: info
-        extensions:
-          jaeger_storage:
-            backends:
-              memstore:
-                memory:
-                  max_traces: {max_traces}
-          jaeger_query:
-            storage:
-              traces: memstore
-            # On by default in v2: Jaeger would send its own spans to localhost:4317.
-            enable_tracing: false
-            http:
-              endpoint: 127.0.0.1:{query_http}
-            grpc:
-              endpoint: 127.0.0.1:{query_grpc}
-        receivers:
-          otlp:
-            protocols:
-              grpc:
-                endpoint: 127.0.0.1:{otlp_grpc}
-              http:
-                endpoint: 127.0.0.1:{otlp_http}
-        processors:
-          batch:
-            timeout: 200ms
-        exporters:
-          jaeger_storage_exporter:
-            trace_storage: memstore
-        """
-    )
-
-
-class ControlPlane:
+class ControlPlane(ClusterAccess):
     """A running local control plane; use as ``with ControlPlane() as cp: ...``.
 
     After entering, these attributes are set: ``workdir``, ``kubeconfig`` (admin, in
@@ -352,7 +139,7 @@ class ControlPlane:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def __enter__(self) -> ControlPlane:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -388,6 +175,10 @@ class ControlPlane:
                 self._log(f"[controlplane] stopping {name} failed: {exc}")
         self._processes.clear()
         self._started = False
+        try:
+            self.stop_extras()
+        except Exception as exc:  # the work directory still goes
+            self._log(f"[controlplane] teardown of extras failed: {exc}")
         if self._workdir is not None:
             if os.environ.get(KEEP_WORKDIR_ENV) == "1":
                 self._log(f"[controlplane] keeping work directory {self._workdir}")
@@ -397,9 +188,7 @@ class ControlPlane:
 
     def _start(self) -> None:
         started = time.monotonic()
-        self.binaries = self._given_binaries or _binaries.ensure_binaries(
-            ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "jaeger"], log=self._log
-        )
+        self.binaries = self._given_binaries or _binaries.ensure_binaries(self.required_binaries(), log=self._log)
         self._workdir = Path(tempfile.mkdtemp(prefix="otel-injector-cp-"))
         self._log(f"[controlplane] work directory {self._workdir}")
         (
@@ -411,23 +200,64 @@ class ControlPlane:
             otlp_http,
             query_http,
             query_grpc,
-        ) = _free_ports(8)
+        ) = ports = free_ports(8)
 
         self._write_pki()
         self.server_url = f"https://127.0.0.1:{api_port}"
         self.etcd_url = f"http://127.0.0.1:{etcd_client}"
         self.jaeger_query_url = f"http://127.0.0.1:{query_http}"
-        self.jaeger_otlp_grpc_endpoint = f"127.0.0.1:{otlp_grpc}"
-        self.jaeger_otlp_http_endpoint = f"http://127.0.0.1:{otlp_http}"
+        self.jaeger_otlp_grpc_endpoint = f"{self.otlp_host()}:{otlp_grpc}"
+        self.jaeger_otlp_http_endpoint = f"http://{self.otlp_host()}:{otlp_http}"
         self.kubeconfig = self.workdir / "admin.kubeconfig"
         admin = {"client-certificate": str(self.admin_cert_path), "client-key": str(self.admin_key_path)}
         self.kubeconfig.write_text(self.kubeconfig_text("admin", admin), encoding="utf-8")
 
+        self.prepare(ports)
         self._start_jaeger(otlp_grpc=otlp_grpc, otlp_http=otlp_http, query_http=query_http, query_grpc=query_grpc)
         self._start_etcd(etcd_client, etcd_peer)
         self._start_apiserver(api_port)
         self._start_controller_manager(kcm_port)
         self._log(f"[controlplane] ready at {self.server_url} in {time.monotonic() - started:.1f}s")
+        self.start_extras()
+
+    # -- hooks for subclasses (a node-enabled cluster) -----------------------------------
+
+    def required_binaries(self) -> tuple[str, ...]:
+        """The binaries :meth:`start` makes sure of."""
+        return ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "jaeger")
+
+    def otlp_host(self) -> str:
+        """The address Jaeger's OTLP receivers listen on."""
+        return "127.0.0.1"
+
+    def controllers(self) -> tuple[str, ...]:
+        """The controllers the controller-manager runs."""
+        return CONTROLLERS
+
+    def authorization_modes(self) -> tuple[str, ...]:
+        """The apiserver's authorizers, in order."""
+        return ("RBAC",)
+
+    def apiserver_node_args(self) -> list[str]:
+        """More apiserver flags (a cluster with nodes adds the kubelet client ones)."""
+        return []
+
+    def launch_argv(self, argv: list[str]) -> list[str]:
+        """The command that runs ``argv`` where the cluster lives (here: as it is)."""
+        return argv
+
+    def prepare(self, ports: list[int]) -> None:
+        """Called with the component ports after the PKI and before the first process."""
+
+    def expose(self, *ports: int) -> None:
+        """Make 127.0.0.1:``port`` inside the cluster reachable from this shell (here it
+        already is)."""
+
+    def start_extras(self) -> None:
+        """Called once the controller-manager is ready."""
+
+    def stop_extras(self) -> None:
+        """Called after every managed process stopped, before the work directory goes."""
 
     # -- extra processes ------------------------------------------------------------------
 
@@ -455,69 +285,14 @@ class ControlPlane:
             raise ControlPlaneError(f"a process named {name!r} is already running")
         return self._start_managed(name, argv, env=env, ready=ready, timeout=timeout, cwd=cwd)
 
-    def _failure_report(self, message: str) -> str:
+    def failure_report(self, message: str) -> str:
         parts = [message]
         logs = sorted(self.workdir.glob("*.log")) if self._workdir is not None else []
         for log in logs:
-            parts.append(f"--- {log.name} (last {LOG_TAIL_LINES} lines) ---\n{_tail(log)}")
+            parts.append(f"--- {log.name} (last {LOG_TAIL_LINES} lines) ---\n{tail(log)}")
         if not logs:
             parts.append("(no component logs)")
         return "\n".join(parts)
-
-    # -- kubectl --------------------------------------------------------------------------
-
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120.0
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the built kubectl against this control plane as the admin.
-
-        Returns the completed process with text stdout/stderr. With ``check`` a non-zero
-        exit raises :class:`KubectlError` (its message includes stderr). ``timeout``
-        bounds the call.
-        """
-        argv = [str(self.binaries.kubectl), "--kubeconfig", str(self.kubeconfig), *args]
-        result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
-        if check and result.returncode != 0:
-            raise KubectlError(result.returncode, argv, result.stdout, result.stderr)
-        return result
-
-    # -- HTTP helpers ---------------------------------------------------------------------
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """An SSL context that trusts the cluster CA and presents the admin certificate."""
-        if self._ssl is None:
-            ctx = ssl.create_default_context(cafile=str(self.ca_cert_path))
-            ctx.load_cert_chain(str(self.admin_cert_path), str(self.admin_key_path))
-            self._ssl = ctx
-        return self._ssl
-
-    def api_get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-        """GET ``path`` from the apiserver as the admin; return (status, body)."""
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", int(self.server_url.rsplit(":", 1)[1]), context=self.ssl_context(), timeout=timeout
-        )
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-    def jaeger_api(self, path: str, timeout: float = 10.0) -> Any:
-        """GET ``path`` (e.g. ``/api/services``) from Jaeger's query API; return the parsed JSON.
-
-        Raises ControlPlaneError for a non-200 answer.
-        """
-        conn = http.client.HTTPConnection("127.0.0.1", int(self.jaeger_query_url.rsplit(":", 1)[1]), timeout=timeout)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise ControlPlaneError(f"Jaeger GET {path}: HTTP {resp.status}: {body[:500]!r}")
-        return json.loads(body)
 
     # -- components -----------------------------------------------------------------------
 
@@ -545,27 +320,6 @@ class ControlPlane:
         )
         self.certificate_authority = ca
 
-    def kubeconfig_text(
-        self, user: str, credentials: Mapping[str, str], *, cluster: str = "bench", context: str = "bench"
-    ) -> str:
-        """A kubeconfig for this control plane with one ``user`` (its ``credentials``, e.g.
-        ``{"token": ...}``), named ``cluster`` and ``context``."""
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster,
-                    "cluster": {"server": self.server_url, "certificate-authority": str(self.ca_cert_path)},
-                }
-            ],
-            "users": [{"name": user, "user": dict(credentials)}],
-            "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
-            "current-context": context,
-        }
-        # JSON is valid YAML, so no YAML writer is needed.
-        return json.dumps(config, indent=2) + "\n"
-
     def _start_managed(
         self,
         name: str,
@@ -573,208 +327,87 @@ class ControlPlane:
         *,
         ready: Callable[[], bool] | None,
         timeout: float,
-        cwd: Path | None,
+        cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
     ) -> ManagedProcess:
         """Register and start a process logging to ``workdir/<name>.log`` whose failure
         report carries the log tails of all components."""
         proc = ManagedProcess(
             name,
-            argv,
+            self.launch_argv(list(argv)),
             log_path=self.workdir / f"{name}.log",
             env=env,
             ready=ready,
             timeout=timeout,
             cwd=cwd,
-            describe_failure=self._failure_report,
+            describe_failure=self.failure_report,
         )
         self._processes[name] = proc
         proc.start()
         return proc
 
+    # -- components -----------------------------------------------------------------------
+
     def _start_jaeger(self, *, otlp_grpc: int, otlp_http: int, query_http: int, query_grpc: int) -> None:
         config = self.workdir / "jaeger.yaml"
-        config.write_text(
-            jaeger_config(otlp_grpc=otlp_grpc, otlp_http=otlp_http, query_http=query_http, query_grpc=query_grpc),
-            encoding="utf-8",
+        text = jaeger_config(
+            otlp_grpc=otlp_grpc,
+            otlp_http=otlp_http,
+            query_http=query_http,
+            query_grpc=query_grpc,
+            otlp_host=self.otlp_host(),
         )
-
-        def ready() -> bool:
-            conn = http.client.HTTPConnection("127.0.0.1", query_http, timeout=2)
-            try:
-                conn.request("GET", "/api/services")
-                resp = conn.getresponse()
-                body = resp.read()
-                return resp.status == 200 and "data" in json.loads(body)
-            finally:
-                conn.close()
-
-        self._start_managed(
-            "jaeger",
-            [str(self.binaries.jaeger), "--config", str(config)],
-            ready=ready,
-            timeout=self._component_timeout,
-            cwd=self.workdir,
-        )
+        config.write_text(text, encoding="utf-8")
+        argv = [str(self.binaries.jaeger), "--config", str(config)]
+        ready = components.jaeger_ready(query_http)
+        self._start_managed("jaeger", argv, ready=ready, timeout=self._component_timeout, cwd=self.workdir)
 
     def _start_etcd(self, client: int, peer: int) -> None:
-        client_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
-
-        def ready() -> bool:
-            conn = http.client.HTTPConnection("127.0.0.1", client, timeout=2)
-            try:
-                conn.request("GET", "/health")
-                resp = conn.getresponse()
-                return resp.status == 200 and json.loads(resp.read()).get("health") == "true"
-            finally:
-                conn.close()
-
-        self._start_managed(
-            "etcd",
-            [
-                str(self.binaries.etcd),
-                "--name=bench",
-                f"--data-dir={self.workdir / 'etcd-data'}",
-                f"--listen-client-urls={client_url}",
-                f"--advertise-client-urls={client_url}",
-                f"--listen-peer-urls={peer_url}",
-                f"--initial-advertise-peer-urls={peer_url}",
-                f"--initial-cluster=bench={peer_url}",
-                "--initial-cluster-state=new",
-                "--unsafe-no-fsync",
-                "--log-level=warn",
-            ],
-            ready=ready,
-            timeout=self._component_timeout,
-            cwd=self.workdir,
+        argv = components.etcd_argv(
+            self.binaries.etcd,
+            data_dir=self.workdir / "etcd-data",
+            client=client,
+            peer=peer,
+            otlp_grpc_endpoint=self.jaeger_otlp_grpc_endpoint,
         )
+        ready = components.etcd_ready(client)
+        self._start_managed("etcd", argv, ready=ready, timeout=self._component_timeout, cwd=self.workdir)
 
     def _start_apiserver(self, port: int) -> None:
         tracing = self.workdir / "apiserver-tracing.yaml"
-        # The endpoint is host:port for OTLP/gRPC without TLS; a URL fails validation.
-        tracing.write_text(
-            "apiVersion: apiserver.config.k8s.io/v1\n"
-            "kind: TracingConfiguration\n"
-            f"endpoint: {self.jaeger_otlp_grpc_endpoint}\n"
-            # Controllers send no traceparent, so only sampling everything traces the
-            # pod creations they make.
-            "samplingRatePerMillion: 1000000\n",
-            encoding="utf-8",
+        tracing.write_text(components.apiserver_tracing_config(self.jaeger_otlp_grpc_endpoint), encoding="utf-8")
+        argv = components.apiserver_argv(
+            self.binaries.kube_apiserver,
+            etcd_url=self.etcd_url,
+            port=port,
+            workdir=self.workdir,
+            pki={
+                "ca": self.ca_cert_path,
+                "cert": self.apiserver_cert_path,
+                "key": self.apiserver_key_path,
+                "sa_public": self.service_account_public_key_path,
+                "sa_private": self.service_account_key_path,
+            },
+            server_url=self.server_url,
+            service_cidr=SERVICE_CLUSTER_IP_RANGE,
+            tracing_config=tracing,
+            authorization_modes=self.authorization_modes(),
+            extra=[*self.apiserver_node_args(), *self._extra_apiserver_args],
         )
-        argv = [
-            str(self.binaries.kube_apiserver),
-            f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={self.workdir / 'apiserver-certs'}",
-            f"--tls-cert-file={self.apiserver_cert_path}",
-            f"--tls-private-key-file={self.apiserver_key_path}",
-            f"--client-ca-file={self.ca_cert_path}",
-            f"--service-account-issuer={self.server_url}",
-            f"--service-account-key-file={self.service_account_public_key_path}",
-            f"--service-account-signing-key-file={self.service_account_key_path}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            "--authorization-mode=RBAC",
-            "--allow-privileged=true",
-            # Without it every namespace needs a "default" ServiceAccount (made by a
-            # controller not run here) before a pod can be created in it.
-            "--disable-admission-plugins=ServiceAccount",
-            f"--tracing-config-file={tracing}",
-            "--profiling=false",
-            # The default reconciler keeps rejecting 127.0.0.1 as an endpoint of the
-            # "kubernetes" Service (loopback is not allowed there); nothing here needs it.
-            "--endpoint-reconciler-type=none",
-            *self._extra_apiserver_args,
-        ]
 
         def ready() -> bool:
             status, _ = self.api_get("/readyz", timeout=5)
             return status == 200
 
-        self._start_managed(
-            "kube-apiserver",
-            argv,
-            ready=ready,
-            timeout=self._apiserver_timeout,
-            cwd=self.workdir,
-        )
+        self._start_managed("kube-apiserver", argv, ready=ready, timeout=self._apiserver_timeout, cwd=self.workdir)
 
     def _start_controller_manager(self, port: int) -> None:
-        argv = [
-            str(self.binaries.kube_controller_manager),
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}",
-            f"--authorization-kubeconfig={self.kubeconfig}",
-            # The apiserver has no front-proxy (requestheader) CA to look up; without
-            # this the controller-manager logs an error about it every few seconds.
-            "--authentication-skip-lookup=true",
-            f"--controllers={','.join(CONTROLLERS)}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={self.workdir / 'kcm-certs'}",
-            "--profiling=false",
-        ]
-        # The controller-manager serves a self-signed certificate; /healthz is in its
-        # always-allowed paths, so an anonymous, unverified GET is the readiness probe.
-        insecure = ssl.create_default_context()
-        insecure.check_hostname = False
-        insecure.verify_mode = ssl.CERT_NONE
-
-        def ready() -> bool:
-            conn = http.client.HTTPSConnection("127.0.0.1", port, context=insecure, timeout=2)
-            try:
-                conn.request("GET", "/healthz")
-                resp = conn.getresponse()
-                resp.read()
-                return resp.status == 200
-            finally:
-                conn.close()
-
-        self._start_managed(
-            "kube-controller-manager",
-            argv,
-            ready=ready,
-            timeout=self._component_timeout,
-            cwd=self.workdir,
+        argv = components.controller_manager_argv(
+            self.binaries.kube_controller_manager,
+            kubeconfig=self.kubeconfig,
+            controllers=self.controllers(),
+            port=port,
+            cert_dir=self.workdir / "kcm-certs",
         )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Start a control plane and keep it running until Ctrl-C or SIGTERM."""
-    del argv
-    # SIGTERM takes the same clean path as Ctrl-C; SIGINT is re-armed because a shell
-    # starts background jobs with it ignored.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with ControlPlane() as cp:
-            print(
-                textwrap.dedent(
-                    f"""\
-                    control plane is up (Ctrl-C stops it)
-                      export KUBECONFIG={cp.kubeconfig}
-                      apiserver:        {cp.server_url}
-                      jaeger query API: {cp.jaeger_query_url}/api/services
-                      jaeger OTLP gRPC: {cp.jaeger_otlp_grpc_endpoint}
-                      jaeger OTLP HTTP: {cp.jaeger_otlp_http_endpoint}
-                      logs:             {cp.workdir}/*.log"""
-                ),
-                flush=True,
-            )
-            while True:
-                for proc in cp.processes.values():
-                    if not proc.is_running():
-                        raise ControlPlaneError(cp._failure_report(f"{proc.name} exited unexpectedly"))
-                time.sleep(1)
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-        return 0
-    except ControlPlaneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        ready = components.http_ok(port, tls=True)
+        self._start_managed("kube-controller-manager", argv, ready=ready, timeout=self._component_timeout)

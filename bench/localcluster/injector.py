@@ -212,6 +212,9 @@ def install(
     url = f"https://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
     argv = serve_argv(port, tls_dir / "tls.crt", tls_dir / "tls.key")
+    # Inside a node-enabled cluster the webhook runs in the run's network namespace; the
+    # relay lets this process (and its readiness probe) reach it on the same port.
+    cp.expose(port)
     log(f"[otel-injector] starting the webhook at {url}")
     process = cp.start_process(
         PROCESS_NAME, argv, env={**os.environ, **env}, ready=https_ready(port, lambda: context), timeout=60

@@ -6,8 +6,9 @@
 
 Sections: ``scaling`` (in-process), ``http`` (wrk over TLS, with the no-op ceiling),
 ``memory`` (RSS across 100,000 requests), ``apiserver`` (pod creation through a local
-kube-apiserver). Each section's failure is recorded in the results and the others still
-run. Needs ``wrk`` (``apt-get install -y wrk``) and the bench extra
+kube-apiserver), ``peers`` (otel-injector, istiod, Kyverno and the zero-work limit on one
+apiserver: :mod:`bench.peers`; only when named). Each section's failure is recorded in
+the results and the others still run. Needs ``wrk`` (``apt-get install -y wrk``) and the bench extra
 (``pip install -e '.[bench]'``, for matplotlib); the trace backend and the control plane
 come from ``bench.localcluster.binaries``, built on first use.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -28,7 +30,9 @@ from typing import Any
 
 from bench.perf.system import load_average, log, machine
 
-SECTIONS = ("scaling", "http", "memory", "apiserver")
+SECTIONS = ("scaling", "http", "memory", "apiserver", "peers")
+#: What runs without --sections: the peers build istiod and Kyverno (many minutes cold).
+DEFAULT_SECTIONS = ("scaling", "http", "memory", "apiserver")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results"
 
 
@@ -36,7 +40,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (about 3 minutes)")
     parser.add_argument(
-        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
+        "--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
     )
     parser.add_argument("--out", type=Path, default=None, help="results directory (default bench/results)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the server logs and bodies")
@@ -76,6 +80,19 @@ def _section(results: dict[str, Any], name: str, run: Callable[[], dict[str, Any
     log(f"== {name} done in {time.monotonic() - started:.0f} s")
 
 
+def _keep_other_sections(results: dict[str, Any], out: Path, sections: list[str]) -> None:
+    """A run of some sections keeps the others' figures from the last results.json, so
+    that ``--sections peers`` adds to the published results instead of replacing them."""
+    try:
+        previous = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for key, value in previous.items():
+        section = key.split("_", 1)[0]
+        if key not in ("meta", "targets", "plots") and section not in sections:
+            results[key] = value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected sections and write the results."""
     args = _parse(argv)
@@ -99,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     log(f"results go to {args.out}")
+    _keep_other_sections(results, args.out, args.sections)
 
     def save() -> None:
         results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -141,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 if backend is not None:
                     backend.stop()
+        if "peers" in args.sections:
+            from bench.peers.section import run_section
+
+            run_section(results, args.out, quick=args.quick)
+            save()
         if "apiserver" in args.sections:
             from bench.perf.apiserver import run_apiserver
 

@@ -44,6 +44,9 @@ from webhook.core.sidecar import build_sidecar, build_volume
 from webhook.core.status import Status
 from webhook.core.workload import Workload, infer_workload
 
+#: Workload kinds whose pods are meant to run to completion.
+_RUN_TO_COMPLETION = frozenset({"Job", "CronJob"})
+
 
 @dataclass(frozen=True)
 class InjectionResult:
@@ -184,6 +187,17 @@ def _mutate(
         namespace = cap(namespace, MAX_LABEL_LENGTH)
     identity = PodIdentity(namespace=namespace, workload=owner, service_name=service_name)
 
+    job_kind = identity.workload.kind if identity.workload is not None else ""
+    if overrides.sidecar_mode == "container" and job_kind in _RUN_TO_COMPLETION:
+        # Still injected (tracing never blocks a pod), but the user must hear it: a plain
+        # container never exits, so the pod never completes and neither does the Job.
+        notices.append(
+            Notice(
+                "container-mode-job",
+                f"sidecar-mode container on a {job_kind}'s pod: the collector container never exits, so the "
+                "pod never completes; use sidecar-mode native (Kubernetes 1.29+)",
+            )
+        )
     selected = set(overrides.containers) if overrides.containers is not None else set(app_names)
     env_added: dict[str, tuple[str, ...]] = {}
     long_names = 0

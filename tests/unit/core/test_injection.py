@@ -376,3 +376,33 @@ def test_null_fields_are_absent() -> None:
     result = inject_pod(pod, SETTINGS, namespace="shop")
     assert result.injected
     assert result.pod["spec"]["volumes"][0]["name"] == names.VOLUME_NAME
+
+
+def test_container_mode_on_a_job_pod_warns_but_injects() -> None:
+    pod = {
+        "metadata": {
+            "name": "report-x1",
+            "annotations": {"otel-injector.io/sidecar-mode": "container"},
+            "ownerReferences": [{"kind": "Job", "name": "report", "controller": True}],
+        },
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "report", "image": "r:1"}]},
+    }
+    result = inject_pod(pod, InjectionSettings(), namespace="batch")
+    assert result.injected
+    assert "container-mode-job" in [n.reason for n in result.notices]
+    assert any("never completes" in w for w in result.warnings)
+
+
+def test_negative_control_native_mode_job_and_container_mode_deployment_do_not_warn() -> None:
+    job_pod = {
+        "metadata": {"name": "report-x1", "ownerReferences": [{"kind": "Job", "name": "report", "controller": True}]},
+        "spec": {"containers": [{"name": "report", "image": "r:1"}]},
+    }
+    plain = {
+        "metadata": {"name": "web", "annotations": {"otel-injector.io/sidecar-mode": "container"}},
+        "spec": {"containers": [{"name": "web", "image": "w:1"}]},
+    }
+    for pod in (job_pod, plain):
+        result = inject_pod(pod, InjectionSettings(), namespace="shop")
+        assert result.injected
+        assert "container-mode-job" not in [n.reason for n in result.notices]
