@@ -21,6 +21,7 @@ from typing import Any
 from webhook.core import names
 from webhook.core.bounds import shown
 from webhook.core.injection import inject_pod
+from webhook.core.patch import apply_patch, make_patch
 from webhook.core.settings import InjectionSettings
 from webhook.core.workload import Workload
 from webhook.core.yamlbounds import YamlError, dump_documents, load_documents
@@ -110,7 +111,14 @@ def _inject_in_place(
     label: str,
     report: InjectReport,
 ) -> None:
-    """Inject ``pod`` (or the pod template ``target``) and write the result into ``target``."""
+    """Inject ``pod`` (or the pod template ``target``) and write the result into ``target``.
+
+    What is written is the webhook's JSON patch applied to the input, as the apiserver
+    applies it, by jsonpatch (an independent RFC 6902 implementation), not the mutated pod
+    itself: so ``inject`` prints what the cluster would store, and every golden checks the
+    patch the webhook sends as well as the pod. The server does not re-apply its patch:
+    that would copy every pod once more on the admission path, and the apiserver applies
+    it anyway."""
     as_pod = pod if pod is not None else {"metadata": target.get("metadata") or {}, "spec": target.get("spec") or {}}
     result = inject_pod(as_pod, settings, namespace=namespace, workload=workload)
     for warning in result.warnings:
@@ -119,12 +127,13 @@ def _inject_in_place(
         report.skipped += 1
         return
     report.injected += 1
+    stored = apply_patch(as_pod, make_patch(as_pod, result.pod))
     if pod is not None:
         target.clear()
-        target.update(result.pod)
+        target.update(stored)
     else:
-        target["metadata"] = result.pod["metadata"]
-        target["spec"] = result.pod["spec"]
+        target["metadata"] = stored["metadata"]
+        target["spec"] = stored["spec"]
 
 
 def _warn_misplaced(metadata: dict[str, Any], template: dict[str, Any], label: str, report: InjectReport) -> None:

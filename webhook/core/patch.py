@@ -24,11 +24,13 @@ loaded 2-core machine (load average 10): 13.1 ms vs 0.185 ms typical and 203 ms 
 1.73 ms large, so 70-120x. Both give the same operations count for these pods (27, 403).
 
 ``jsonpatch`` stays in real use, as the independent RFC 6902 implementation that *applies*
-our patches: :func:`apply_patch` is what the HTTP and golden tests (``tests/support.py``
-``mutate_via_http``, used by tests/test_golden.py and tests/test_http.py), the property
-test (tests/test_properties.py: for any pod, applying our patch gives the injected pod)
-and tests/unit/core/test_patch.py use. No request path of the server or the CLI applies
-a patch (the CLI prints the mutated objects themselves), so the server never calls it.
+our patches, the apiserver's side of the exchange: :func:`apply_patch` is how
+``otel-injector inject`` (:mod:`webhook.core.manifests`) turns the webhook's patch into
+the objects it prints, and how the HTTP and golden tests (``tests/support.py``), the
+property test (for any pod, applying our patch gives the injected pod) and
+tests/unit/core/test_patch.py check every patch. The server itself never applies its
+own patch: that would copy every pod once more per admission, for what the apiserver
+does anyway.
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ def _diff_lists(path: str, old: list[Any], new: list[Any], ops: list[dict[str, A
 
 
 def apply_patch(document: Mapping[str, Any], patch: Patch | list[dict[str, Any]]) -> Any:
-    """Apply ``patch`` to a copy of ``document`` (for the CLI and for tests)."""
+    """Apply ``patch`` to a copy of ``document`` with jsonpatch, as the apiserver would:
+    ``otel-injector inject`` (:mod:`webhook.core.manifests`) prints its result, and the
+    tests check every patch with it."""
     ops = patch.operations if isinstance(patch, Patch) else patch
     return jsonpatch.apply_patch(document, ops, in_place=False)
