@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -93,9 +94,16 @@ def _keep_other_sections(results: dict[str, Any], out: Path, sections: list[str]
             results[key] = value
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected sections and write the results."""
     args = _parse(argv)
+    # A SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so every server, Jaeger and control
+    # plane the sections started is stopped by its context manager, not left running.
+    signal.signal(signal.SIGTERM, _interrupt)
     from bench.perf import report
     from bench.perf.http_load import HttpPlan, run_http, write_bodies
     from bench.perf.memory import run_memory
@@ -179,4 +187,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; everything the bench started is stopped")
+        sys.exit(130)
