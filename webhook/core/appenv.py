@@ -63,6 +63,7 @@ def inject_env(
     settings: InjectionSettings,
     *,
     name: str | None = None,
+    env_from: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[Notice]]:
     """Add our env vars to ``container`` in place (the caller passes a deep copy).
 
@@ -73,20 +74,36 @@ def inject_env(
 
     ``name`` is the container's name as copied into the values (the caller caps it);
     by default the container's own.
+
+    ``env_from`` is what the container's ``envFrom`` ConfigMaps set
+    (:func:`webhook.core.envfrom.user_env`); those values win like the user's own ``env``
+    (issue 12 §7), which at run time overrides ``envFrom`` anyway:
+
+    * a variable set there is not added (service name, propagators, endpoint, protocol,
+      the downward-API helpers); an endpoint set there means no protocol is added, and a
+      protocol set there makes our endpoint follow it, as for ``env``;
+    * ``OTEL_RESOURCE_ATTRIBUTES`` set there gets an explicit entry
+      ``<our missing keys>,$(OTEL_RESOURCE_ATTRIBUTES)``: the kubelet expands the reference
+      to the ``envFrom`` value, so the ConfigMap's attributes stay live and come last,
+      where the SDKs let the last duplicate win: the user's keys win even if the ConfigMap
+      later gains one of ours. With none of ours missing, nothing is added.
     """
     container_name = name if name is not None else str(container.get("name") or "")
     env: list[Any] = container.get("env") or []
     existing = {e.get("name"): i for i, e in enumerate(env) if isinstance(e, Mapping)}
+    from_env_from = env_from or {}
+    # Names the user defines either way; a dict only when envFrom adds any (the common pod has none).
+    defined: Mapping[Any, int] = existing if not from_env_from else {**existing, **dict.fromkeys(from_env_from, -1)}
     added: list[str] = []
     warnings: list[Notice] = []
     new: list[dict[str, Any]] = []
 
     def add(name: str, value: str) -> None:
-        if name not in existing:
+        if name not in defined:
             new.append({"name": name, "value": value})
             added.append(name)
 
-    endpoint, protocol = _endpoint_and_protocol(env, existing, settings.app_otlp_protocol)
+    endpoint, protocol = _endpoint_and_protocol(env, existing, settings.app_otlp_protocol, from_env_from)
     if endpoint:
         add(ENDPOINT, endpoint)
     if protocol:
@@ -96,8 +113,16 @@ def inject_env(
 
     ours = _resource_attributes(identity, container_name)
     position = existing.get(RESOURCE_ATTRIBUTES)
-    if position is None:
-        helpers = _helpers_for(ours, existing)
+    if position is None and RESOURCE_ATTRIBUTES in from_env_from:
+        missing = _missing_attributes(from_env_from[RESOURCE_ATTRIBUTES], ours)
+        helpers = _helpers_for(missing, defined)
+        new[0:0] = helpers
+        if missing:
+            value = f"{_format_attributes(missing)},$({RESOURCE_ATTRIBUTES})"
+            new.append({"name": RESOURCE_ATTRIBUTES, "value": value})
+            added.append(RESOURCE_ATTRIBUTES)
+    elif position is None:
+        helpers = _helpers_for(ours, defined)
         new[0:0] = helpers
         add(RESOURCE_ATTRIBUTES, _format_attributes(ours))
     else:
@@ -141,18 +166,21 @@ def inject_env(
 
 
 def _endpoint_and_protocol(
-    env: Sequence[Any], existing: Mapping[Any, int], default: OtlpProtocol
+    env: Sequence[Any], existing: Mapping[Any, int], default: OtlpProtocol, env_from: Mapping[str, str] | None = None
 ) -> tuple[str | None, str | None]:
     """Endpoint and protocol to add, kept consistent with whatever the user already set.
 
     If the user set only the protocol, our endpoint follows it. If the user set only the
     endpoint, we add no protocol: we cannot know which one their endpoint speaks.
     """
-    has_endpoint, has_protocol = ENDPOINT in existing, PROTOCOL in existing
+    from_env_from = env_from or {}
+    has_endpoint = ENDPOINT in existing or ENDPOINT in from_env_from
+    has_protocol = PROTOCOL in existing or PROTOCOL in from_env_from
     if has_endpoint:
         return None, None
     if has_protocol:
-        user_protocol = env[existing[PROTOCOL]].get("value")
+        # The explicit env overrides envFrom at run time, so its value is the one in force.
+        user_protocol = env[existing[PROTOCOL]].get("value") if PROTOCOL in existing else from_env_from[PROTOCOL]
         endpoint = _ENDPOINT_FOR.get(user_protocol) if isinstance(user_protocol, str) else None
         return endpoint, None
     return _ENDPOINT_FOR[default], default

@@ -27,6 +27,8 @@ MEMORY_LIMIT = names.ANNOTATION_PREFIX + "memory-limit"
 IMAGE = names.ANNOTATION_PREFIX + "image"
 CONFIG = names.ANNOTATION_PREFIX + "config"
 CONTAINERS = names.ANNOTATION_PREFIX + "containers"
+# A named managed collector config (issue 12 §3); read by webhook.core.collectorconfig.
+COLLECTOR_CONFIG = names.ANNOTATION_PREFIX + "collector-config"
 
 OVERRIDE_ANNOTATIONS = (
     SERVICE_NAME,
@@ -38,6 +40,7 @@ OVERRIDE_ANNOTATIONS = (
     IMAGE,
     CONFIG,
     CONTAINERS,
+    COLLECTOR_CONFIG,
 )
 # Annotations under our prefix that are not overrides but are still ours.
 _KNOWN_OTHER = (names.STATUS_ANNOTATION, names.MANAGED_ANNOTATION)

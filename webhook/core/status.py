@@ -48,6 +48,9 @@ class Status:
     #: The env var names added to any app container, and the containers that got any.
     env: tuple[str, ...] = ()
     env_containers: tuple[str, ...] = ()
+    #: The named collector config the pod uses (issue 12 §3); "" for the default config
+    #: or a user-managed one. Written only when set.
+    collector_config: str = ""
 
     def to_annotation(self) -> str:
         """The annotation value: compact JSON with sorted keys."""
@@ -62,6 +65,8 @@ class Status:
             "env": list(self.env),
             "envContainers": list(self.env_containers),
         }
+        if self.collector_config:
+            record["collectorConfig"] = self.collector_config
         return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -91,6 +96,7 @@ class Status:
             volumes=_names(record.get("volumes")),
             env=_names(record.get("env")),
             env_containers=_names(record.get("envContainers")),
+            collector_config=_text(record.get("collectorConfig")),
         )
 
     def mounts(self, config_map: str) -> bool:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -34,6 +34,7 @@ from webhook.admission.review import BadReview
 from webhook.config.live import LiveInjection
 from webhook.config.settings import Settings, describe_settings
 from webhook.core.bounds import clip
+from webhook.core.context import NO_CONTEXT, ClusterContext, ContextProvider
 from webhook.core.settings import InjectionSettings
 from webhook.http import limits
 from webhook.http.instrumentation import instrument
@@ -68,6 +69,13 @@ class AppState:
         self.live = live
         self.metrics = metrics
         self.ready = False
+        #: Gives each injected pod its cluster context (the informer caches); None: no cluster view.
+        self.context_provider: ContextProvider | None = None
+
+    def context_for(self, pod: Mapping[str, Any], namespace: str) -> ClusterContext:
+        """The cluster context of a pod about to be injected (no I/O)."""
+        provider = self.context_provider
+        return provider(pod, namespace) if provider is not None else NO_CONTEXT
 
     @property
     def injection(self) -> InjectionSettings:
@@ -82,12 +90,14 @@ def create_app(
     span_processor: SpanProcessor | None = None,
     live: LiveInjection | None = None,
     services: Sequence[BackgroundService] = (),
+    context: ContextProvider | None = None,
 ) -> FastAPI:
     """Build the ASGI app.
 
     Tracing comes from ``tracer_provider`` or else from the ``OTEL_*`` environment
     (``span_processor`` lets tests capture spans in memory). Admissions use ``live``'s
-    current settings (default: ``settings.injection``, fixed).
+    current settings (default: ``settings.injection``, fixed), and ``context`` gives each
+    injected pod its cluster context (default: none).
 
     Lifespan: start every service, then report ready; on shutdown, once uvicorn has
     stopped serving, report not ready, stop every service (the controllers release their
@@ -110,7 +120,8 @@ def create_app(
         "reason",
         lambda: dict(limits.REFUSALS),
     )
-    handler = AdmissionHandler(state.live.current, state.metrics)
+    state.context_provider = context
+    handler = AdmissionHandler(state.live.current, state.metrics, context=state.context_for)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
