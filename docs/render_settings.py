@@ -63,6 +63,10 @@ MEANINGS: dict[str, str] = {
     "leader_election": "Elect one writer among the replicas with a Lease (the chart: when webhook.replicas > 1).",
     "lease_name": "The Lease used for leader election.",
     "kubeconfig": "Kubeconfig file; empty: in-cluster credentials, else $KUBECONFIG or ~/.kube/config.",
+    "cluster_context": "Keep the cluster context caches in every replica: namespace defaults, named collector configs, "
+    "envFrom values (webhook/cluster/contextcache.py).",
+    "env_from_cache": "With cluster_context: cache the OTEL_* keys of ConfigMaps in traced namespaces, so envFrom "
+    "values win.",
     # Injection
     "sidecar_image": "The collector image of the sidecar.",
     "sidecar_image_pull_policy": "Always, IfNotPresent or Never.",
@@ -85,6 +89,7 @@ MEANINGS: dict[str, str] = {
     "lease_duration_seconds": "A Lease unchanged this long, by this process's clock, may be taken over.",
     "renew_deadline_seconds": "The leader stops writing when it cannot renew within this; below the lease duration.",
     "retry_period_seconds": "How often candidates try and the leader renews; below the renew deadline.",
+    "context_sync_seconds": "How long start-up waits for the cluster context caches before reporting ready.",
     # Timings of the serving process
     "cert_poll_seconds": "How often the server looks at its TLS files for a renewed certificate.",
     "gil_switch_interval_seconds": "GIL switch interval while spans are exported: the longest a request waits for it.",

@@ -30,9 +30,13 @@ def build_app(settings: Settings) -> FastAPI:
     """The app for ``settings``, with the controllers they ask for."""
     live = LiveInjection(settings.injection)
     services: list[BackgroundService] = []
+    context = None
     if settings.needs_kubernetes:
-        services.append(Controllers(settings, on_source_hash=live.use_config_hash))
-    return create_app(settings, live=live, services=services)
+        controllers = Controllers(settings, on_source_hash=live.use_config_hash)
+        services.append(controllers)
+        # Admissions read the cluster context from the caches in memory, never the API.
+        context = controllers.context.context_for if controllers.context is not None else None
+    return create_app(settings, live=live, services=services, context=context)
 
 
 def app_from_environment() -> FastAPI:

@@ -42,6 +42,9 @@ class ClusterTimings:
     lease_duration_seconds: float = 15.0
     renew_deadline_seconds: float = 10.0
     retry_period_seconds: float = 2.0
+    # How long start-up waits for the cluster context caches' first lists before the app
+    # reports ready (webhook.cluster.contextcache); pods admitted before get a warning.
+    context_sync_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         _check_positive(self, zero_ok=("pod_grace_seconds",))
