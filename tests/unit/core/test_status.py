@@ -65,3 +65,13 @@ def test_a_record_that_does_not_name_its_configmap_mounts_the_configured_one() -
 def test_parse_never_raises(text: str) -> None:
     result = Status.parse(text)
     assert result is None or isinstance(result, Status)
+
+
+def test_the_named_collector_config_round_trips_and_is_written_only_when_set() -> None:
+    from webhook.core.status import Status
+
+    assert "collectorConfig" not in Status(mode="native").to_annotation()
+    record = Status(mode="native", collector_config="team-a").to_annotation()
+    parsed = Status.parse(record)
+    assert parsed is not None
+    assert parsed.collector_config == "team-a"
