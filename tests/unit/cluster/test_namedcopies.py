@@ -65,7 +65,7 @@ def stub() -> Iterator[StubApi]:
             },
         ]
         serve_collection(running, configmap_path(OWN), sources)
-        leftover = {
+        leftover: dict[str, Any] = {
             "metadata": {
                 "name": COPY,
                 "namespace": "plain",
