@@ -52,7 +52,7 @@ def stub() -> Iterator[StubApi]:
                 namespace("plain"),
             ],
         )
-        sources = [
+        sources: list[dict[str, Any]] = [
             {"metadata": {"name": "source", "namespace": OWN, "resourceVersion": "1"}, "data": {"config.yaml": "d\n"}},
             {
                 "metadata": {
