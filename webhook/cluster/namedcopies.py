@@ -131,9 +131,9 @@ class NamedCopies:
                 by_name.setdefault(after, set()).add(pod)
             if not by_name:
                 del self._pods[namespace]
+        # Now: a new user may need the copy; a pod that left keeps it for the grace period,
+        # after which reconcile() looks again (it schedules that itself).
         self.queue.add(namespace)
-        if before is not None:
-            self.queue.add_after(namespace, self.pod_grace_seconds + 0.1)
 
     def wanted(self, namespace: str) -> dict[str, str] | None:
         """The named configs ``namespace`` uses, each with why; ``None`` when it does not
@@ -154,6 +154,8 @@ class NamedCopies:
                     del self._left[(ns, name)]
                 elif ns == namespace:
                     wanted.setdefault(name, "pods used it moments ago")
+                    # Look again when the grace is over (the queue keeps the earliest).
+                    self.queue.add_after(namespace, self.pod_grace_seconds - (now - left) + 0.1)
         return wanted
 
     def reconcile(self, namespace: str) -> dict[str, Plan]:
@@ -168,6 +170,7 @@ class NamedCopies:
             if (c.get("metadata") or {}).get("namespace") == namespace
             and COLLECTOR_CONFIG_ANNOTATION in annotations_of(c)
         }
+        log.debug("named copies of %s: wanted %s, present %s", namespace, wanted, sorted(present))
         plans: dict[str, Plan] = {}
         for name in sorted(set(wanted) | set(present)):
             if name not in wanted and not self.pods.synced.is_set():
