@@ -13,7 +13,7 @@ No kubelet: pods stay Pending, which is all admission and the reconciler need.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -55,7 +55,7 @@ def traced_namespace(
     return name
 
 
-def annotate_namespace(kube: Kube, name: str, annotations: dict[str, str | None]) -> None:
+def annotate_namespace(kube: Kube, name: str, annotations: Mapping[str, str | None]) -> None:
     kube.merge_patch(api_path("v1", "namespaces", None, name), {"metadata": {"annotations": annotations}})
 
 
@@ -74,7 +74,7 @@ def status_of(pod: Any) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
-def sidecar_of(pod: Any) -> dict[str, Any]:
+def sidecar_of(pod: Any) -> Any:
     (sidecar,) = [c for c in pod["spec"].get("initContainers", []) if c["name"] == names.CONTAINER_NAME]
     return sidecar
 
@@ -126,10 +126,11 @@ def test_a_named_config_is_copied_mounted_and_removed(web: ReconcilingWebhook, k
 
     def managed_copy() -> Any:
         cm = kube.get_or_none(configmap_path(namespace, copy))
-        ok = cm is not None and cm["metadata"].get("labels", {}).get(MANAGED_BY_LABEL) == MANAGED_BY
-        return cm if ok and cm["metadata"]["annotations"].get(HASH_ANNOTATION) == expected else None
+        if cm is None or cm["metadata"].get("labels", {}).get(MANAGED_BY_LABEL) != MANAGED_BY:
+            return None
+        return cm if cm["metadata"]["annotations"].get(HASH_ANNOTATION) == expected else None
 
-    cm = wait_for(f"the copy {copy} in {namespace}", managed_copy, timeout=PROMPT)
+    cm: Any = wait_for(f"the copy {copy} in {namespace}", managed_copy, timeout=PROMPT)
     assert cm["data"] == {names.CONFIG_KEY: TEAM_CONFIG}
 
     def pod_on_it() -> Any:
