@@ -1,6 +1,6 @@
 """envFrom values win on a real node (issue 12 §7): a Job's container takes OTEL_SERVICE_NAME
 and OTEL_RESOURCE_ATTRIBUTES from an envFrom ConfigMap; its span arrives in Jaeger under the
-ConfigMap's service name, with the ConfigMap's attributes (its k8s.namespace.name winning
+ConfigMap's service name, with the ConfigMap's attributes (its k8s.container.name winning
 over ours) next to our k8s.* ones, which proves the kubelet expanded the injected
 ``$(OTEL_RESOURCE_ATTRIBUTES)`` reference to the envFrom value."""
 
@@ -25,7 +25,7 @@ def test_env_from_service_name_and_attributes_win(cluster: NodeCluster, namespac
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "app-otel", "namespace": ns},
-        "data": {"OTEL_SERVICE_NAME": service, "OTEL_RESOURCE_ATTRIBUTES": "team=envfrom,k8s.namespace.name=theirs"},
+        "data": {"OTEL_SERVICE_NAME": service, "OTEL_RESOURCE_ATTRIBUTES": "team=envfrom,k8s.container.name=theirs"},
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(configmap))
     body = job(name, ns, cluster.images.demo_app.name, span)
@@ -56,7 +56,10 @@ def test_env_from_service_name_and_attributes_win(cluster: NodeCluster, namespac
     attrs = resource(trace, found)
     assert attrs["service.name"] == service
     assert attrs["team"] == "envfrom"
-    assert attrs["k8s.namespace.name"] == "theirs"  # the ConfigMap's key wins over ours
+    # The ConfigMap's key wins over ours (k8s.container.name: the collector config upserts only
+    # the pod-level k8s.* keys from the downward API, which are the truth whatever the app says).
+    assert attrs["k8s.container.name"] == "theirs"
+    assert attrs["k8s.namespace.name"] == ns
     assert attrs["k8s.pod.name"] == pod["metadata"]["name"]  # ours, next to it
     assert attrs["k8s.job.name"] == name
     # Negative control: the name we would have given (the Job's) is not a service.

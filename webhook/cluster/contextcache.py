@@ -213,6 +213,8 @@ class ContextCache:
         del old, new
         chosen: dict[str, tuple[str, Source]] = {}
         for configmap in self.sources.items():
+            if COLLECTOR_CONFIG_LABEL not in labels_of(configmap):
+                continue  # not a source (the list's label selector already leaves such out)
             name = collector_config_name(labels_of(configmap))
             source = read_source(configmap)
             cm_name = str((configmap.get("metadata") or {}).get("name") or "")

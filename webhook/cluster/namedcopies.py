@@ -175,6 +175,7 @@ class NamedCopies:
         for name in sorted(set(wanted) | set(present)):
             if name not in wanted and not self.pods.synced.is_set():
                 plans[name] = Plan(Action.NONE, "pods cannot be listed yet; not deleting any copy")
+                self.queue.add_after(namespace, 1.0)  # look again once they can
                 continue
             plans[name] = self._reconcile_one(namespace, name, wanted.get(name))
         return plans

@@ -84,13 +84,24 @@ def stub() -> Iterator[StubApi]:
         yield running
 
 
-def run(stub: StubApi, *, leading: bool) -> Reconciler:
-    kube = stub.kube()
-    context = ContextCache(kube, SETTINGS)
-    controller = Reconciler(kube, SETTINGS, is_leader=lambda: leading, instance="me", context=context)
-    context.start()
-    controller.start()
-    return controller
+class Running:
+    """A reconciler and its context cache, started; :meth:`stop` stops both."""
+
+    def __init__(self, stub: StubApi, *, leading: bool) -> None:
+        kube = stub.kube()
+        self.context = ContextCache(kube, SETTINGS)
+        self.reconciler = Reconciler(kube, SETTINGS, is_leader=lambda: leading, instance="me", context=self.context)
+        self.named = self.reconciler.named
+        self.context.start()
+        self.reconciler.start()
+
+    def stop(self, timeout: float = 5) -> None:
+        self.reconciler.stop(timeout)
+        self.context.stop(timeout)
+
+
+def run(stub: StubApi, *, leading: bool) -> Running:
+    return Running(stub, leading=leading)
 
 
 def test_the_leader_copies_and_deletes_named_configs(stub: StubApi) -> None:
