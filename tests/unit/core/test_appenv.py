@@ -36,6 +36,11 @@ POD_ATTRS = (
 )
 
 
+def instance_id(namespace: str, container: str) -> str:
+    """The ``service.instance.id`` attribute the conventions give a container."""
+    return f"service.instance.id={namespace}.$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME).{container}"
+
+
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
@@ -56,7 +61,8 @@ def test_container_without_env_gets_everything_in_order() -> None:
         {"name": "OTEL_PROPAGATORS", "value": "tracecontext,baggage"},
         {
             "name": "OTEL_RESOURCE_ATTRIBUTES",
-            "value": f"k8s.namespace.name=shop,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app",
+            "value": f"k8s.namespace.name=shop,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app,"
+            f"service.version=1,{instance_id('shop', 'app')}",
         },
     ]
     assert added == [
@@ -121,7 +127,8 @@ def test_existing_literal_resource_attributes_are_merged_after_helpers() -> None
     assert all(order.index(helper) < attrs_at for helper in HELPER_NAMES)
     # The user's keys stay, the user's value for a key we also set wins, ours follow.
     assert env_of(container)["OTEL_RESOURCE_ATTRIBUTES"] == (
-        f"team=payments,k8s.namespace.name=custom,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app"
+        f"team=payments,k8s.namespace.name=custom,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app,"
+        + instance_id("shop", "app")
     )
     assert added == [
         *HELPER_NAMES,
@@ -138,12 +145,12 @@ def test_existing_attributes_with_trailing_comma_and_empty() -> None:
         container: dict[str, Any] = {"name": "c", "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": value}]}
         inject_env(container, PodIdentity("ns", None, None), SETTINGS)
         assert env_of(container)["OTEL_RESOURCE_ATTRIBUTES"] == (
-            f"{expected_prefix}k8s.namespace.name=ns,{POD_ATTRS},k8s.container.name=c"
+            f"{expected_prefix}k8s.namespace.name=ns,{POD_ATTRS},k8s.container.name=c,{instance_id('ns', 'c')}"
         )
 
 
 def test_existing_attributes_that_already_have_every_key_are_untouched() -> None:
-    full = f"k8s.namespace.name=x,{POD_ATTRS},k8s.container.name=app"
+    full = f"k8s.namespace.name=x,{POD_ATTRS},k8s.container.name=app,service.instance.id=mine"
     container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": full}]}
     added, _ = inject_env(container, PodIdentity("shop", None, None), SETTINGS)
     assert container["env"][0] == {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": full}
@@ -225,7 +232,7 @@ def test_cronjob_job_attributes_and_name() -> None:
     assert env["OTEL_SERVICE_NAME"] == "report"
     assert env["OTEL_RESOURCE_ATTRIBUTES"] == (
         f"k8s.namespace.name=batch,{POD_ATTRS},k8s.job.name=report-29012345,"
-        "k8s.cronjob.name=report,k8s.container.name=runner"
+        f"k8s.cronjob.name=report,k8s.container.name=runner,{instance_id('batch', 'runner')}"
     )
 
 

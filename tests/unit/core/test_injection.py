@@ -336,10 +336,12 @@ def test_names_longer_than_kubernetes_allows_are_capped_before_they_are_copied()
     for container in result.pod["spec"]["containers"]:
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert len(env["OTEL_SERVICE_NAME"]) <= 63  # the app label, which wins
-        assert len(env["OTEL_RESOURCE_ATTRIBUTES"]) < 253 * 3 + 600
+        # the Deployment's and the ReplicaSet's names encoded (3 characters a "%"), plus
+        # names of at most 63 characters each
+        assert len(env["OTEL_RESOURCE_ATTRIBUTES"]) < 2 * 253 * 3 + 800
         assert "k8s.namespace.name=" + "n" * 63 + "," in env["OTEL_RESOURCE_ATTRIBUTES"]
     reasons = [n.reason for n in result.notices]
-    assert reasons.count("capped-value") == 3
+    assert reasons.count("capped-value") == 4  # Deployment, ReplicaSet, namespace, containers
     assert all(len(w) < 300 for w in result.warnings)
 
 

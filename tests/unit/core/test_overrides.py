@@ -101,8 +101,8 @@ def floor(value: str) -> str:
         (overrides.SERVICE_NAME, "", "is not a usable service name", "derived from the pod"),
         (overrides.SERVICE_NAME, "a\nb", "is not a usable service name", "derived from the pod"),
         (overrides.SERVICE_NAME, "x" * 256, "is not a usable service name", "derived from the pod"),
-        (overrides.SIDECAR_MODE, "sidecar", "is not native or container", "native"),
-        (overrides.SIDECAR_MODE, "Native", "is not native or container", "native"),
+        (overrides.SIDECAR_MODE, "sidecar", "is not native, container or none", "native"),
+        (overrides.SIDECAR_MODE, "Native", "is not native, container or none", "native"),
         (overrides.CPU_REQUEST, "lots", NOT_QUANTITY, "50m"),
         (overrides.CPU_LIMIT, "-1", "is negative", "500m"),
         (overrides.CPU_LIMIT, "0", floor("10m"), "500m"),
@@ -181,7 +181,7 @@ def test_unknown_prefixed_annotation_gives_notice() -> None:
     assert len(notices) == 1
     assert notices[0].reason == "unknown-annotation"
     assert notices[0].message.startswith("otel-injector.io/foo: unknown annotation, ignored (known: service-name, ")
-    assert notices[0].message.endswith("config, containers)")
+    assert notices[0].message.endswith("config, containers, endpoint)")
 
 
 def test_containers_subset_with_unknown_names() -> None:
@@ -247,7 +247,8 @@ def test_hostile_values_only_reach_their_own_field(evil: str) -> None:
     )
     assert result.containers is None
     assert result.service_name in (None, evil.strip())
-    assert all(n.reason.startswith(("invalid-", "unknown-")) for n in notices)
+    assert result.endpoint is None  # sidecar-mode is not "none", so the endpoint is unused
+    assert all(n.reason.startswith(("invalid-", "unknown-", "unused-")) for n in notices)
 
     sidecar = build_sidecar(result, SETTINGS)
     assert sidecar["securityContext"] == security_context()
