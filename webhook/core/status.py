@@ -13,9 +13,12 @@ pin the exact bytes)::
      "mode":"native","version":"0.1.0","volumes":["otel-collector-config"]}
 
 The sidecar is listed under ``initContainers`` in native mode and ``containers`` in
-container mode. An env-only pod (mode ``none``) lists no sidecar and no volume, and records
-its ``endpoint`` (``node`` or the URL); records without that field (every older one) parse
-as before. :meth:`Status.parse` is tolerant: unknown fields are ignored (a newer
+container mode. An env-only pod (mode ``none``) records no config, image, sidecar or
+volume, but its ``endpoint`` (``node`` or the URL)::
+
+    {"endpoint":"node","env":[…],"envContainers":["app"],"mode":"none","version":"0.1.0"}
+
+Records without that field (every older one) parse as before. :meth:`Status.parse` is tolerant: unknown fields are ignored (a newer
 version may add some), a field of the wrong type reads as not recorded, and text that is
 not a JSON object gives ``None``, so a reader decides what an unreadable record means.
 """
@@ -67,6 +70,11 @@ class Status:
             "env": list(self.env),
             "envContainers": list(self.env_containers),
         }
+        if self.mode == ENV_ONLY:
+            # No sidecar: no config, image or volume to record, only where the app exports.
+            for unused in ("configHash", "configMap", "image", "volumes"):
+                if not record[unused]:
+                    del record[unused]
         if self.mode != ENV_ONLY or self.sidecars:
             record[_SIDECAR_FIELDS.get(self.mode, "containers")] = list(self.sidecars)
         if self.endpoint:
