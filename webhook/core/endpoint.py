@@ -109,6 +109,15 @@ def parse_endpoint(value: str) -> tuple[AppEndpoint | None, str]:
     return AppEndpoint("url", scheme[1].lower() + "://" + rest), ""
 
 
+def redacted(value: str) -> str:
+    """``value`` for a message, cut to 64 characters, with any user info (a password in a
+    URL) replaced by ``***``: warnings reach kubectl, logs and spans."""
+    scheme, sep, rest = value.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        value = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return value if len(value) <= 64 else value[:61] + "..."
+
+
 def _authority_problem(authority: str) -> str:
     if authority.startswith("["):
         host, bracket, after = authority[1:].partition("]")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from webhook.core import names
 from webhook.core.bounds import MAX_LABEL_LENGTH, clip
-from webhook.core.endpoint import AppEndpoint, parse_endpoint
+from webhook.core.endpoint import AppEndpoint, parse_endpoint, redacted
 from webhook.core.quantity import QuantityError, parse_quantity
 from webhook.core.settings import ENV_ONLY, SIDECAR_MODES, InjectionSettings, SidecarMode
 
@@ -257,13 +257,12 @@ def _env_only_endpoint(
         return None, Notice("unused-endpoint", f"{ENDPOINT} is used only with {SIDECAR_MODE}: none; ignored")
     value = raw if raw is not None else settings.env_only_endpoint
     if not value:
-        why = f"{SIDECAR_MODE}: none needs {ENDPOINT} (node or an http(s) URL) or the default endpoint setting"
+        why = f"{SIDECAR_MODE}: none needs {ENDPOINT} (node or an http(s) URL) or a default (injection.endpoint)"
         return None, Notice("missing-endpoint", f"{why}; using a {mode} sidecar")
     endpoint, problem = parse_endpoint(value)
     if endpoint is None:
-        shown = value if len(value) <= 64 else value[:61] + "..."
         source = ENDPOINT if raw is not None else "the default endpoint"
-        return None, Notice("invalid-endpoint", f"{source}: {shown!r} {problem}; using a {mode} sidecar")
+        return None, Notice("invalid-endpoint", f"{source}: {redacted(value)!r} {problem}; using a {mode} sidecar")
     return endpoint, None
 
 

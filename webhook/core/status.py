@@ -18,9 +18,10 @@ volume, but its ``endpoint`` (``node`` or the URL)::
 
     {"endpoint":"node","env":[…],"envContainers":["app"],"mode":"none","version":"0.1.0"}
 
-Records without that field (every older one) parse as before. :meth:`Status.parse` is tolerant: unknown fields are ignored (a newer
-version may add some), a field of the wrong type reads as not recorded, and text that is
-not a JSON object gives ``None``, so a reader decides what an unreadable record means.
+Records without that field (every older one) parse as before.
+:meth:`Status.parse` is tolerant: unknown fields are ignored (a newer version may add
+some), a field of the wrong type reads as not recorded, and text that is not a JSON object
+gives ``None``, so a reader decides what an unreadable record means.
 """
 
 from __future__ import annotations

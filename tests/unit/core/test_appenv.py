@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from webhook.core.appenv import PodIdentity, inject_env, pod_service_name, service_name_for
+from webhook.core.endpoint import NODE_ENDPOINT, AppEndpoint
 from webhook.core.overrides import Notice
+from webhook.core.resource import Encoded, PodResource
 from webhook.core.settings import InjectionSettings
 from webhook.core.workload import Workload
 
@@ -313,3 +315,75 @@ def test_a_helper_the_user_defines_before_their_attributes_is_used() -> None:
     _, notices = inject_env(container, DEPLOYMENT, SETTINGS)
     assert "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]
     assert notices == []
+
+
+# --- env only (webhook.core.endpoint) and the conventions' attributes ---
+
+
+def test_node_endpoint_helper_comes_before_the_endpoint() -> None:
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "FOO", "value": "1"}]}
+    added, _ = inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    order = names_of(container)
+    assert order.index("FOO") < order.index("OTEL_NODE_IP") < order.index("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://$(OTEL_NODE_IP):4318"
+    assert "OTEL_NODE_IP" in added
+
+
+@pytest.mark.parametrize(("protocol", "port"), [("grpc", 4317), ("http/protobuf", 4318), ("http/json", 4318)])
+def test_node_endpoint_follows_the_users_protocol(protocol: str, port: int) -> None:
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": protocol}]}
+    inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://$(OTEL_NODE_IP):{port}"
+
+
+def test_node_endpoint_uses_the_users_own_node_ip_and_endpoint() -> None:
+    mine = {"name": "OTEL_NODE_IP", "value": "10.1.2.3"}
+    container: dict[str, Any] = {"name": "app", "env": [mine]}
+    added, _ = inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    assert names_of(container).count("OTEL_NODE_IP") == 1
+    assert container["env"][0] == mine
+    assert "OTEL_NODE_IP" not in added
+    own = {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://mine:4318"}
+    container = {"name": "app", "env": [own]}
+    inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    assert "OTEL_NODE_IP" not in names_of(container)  # nothing references it
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://mine:4318"
+
+
+def test_url_endpoint_with_an_unknown_user_protocol_is_still_the_url() -> None:
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "pigeon"}]}
+    inject_env(container, DEPLOYMENT, SETTINGS, endpoint=AppEndpoint("url", "http://gw:4318"))
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://gw:4318"
+
+
+def test_users_service_name_attribute_means_no_otel_service_name() -> None:
+    container: dict[str, Any] = {
+        "name": "app",
+        "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "service.name=x"}],
+    }
+    added, _ = inject_env(container, DEPLOYMENT, SETTINGS)
+    assert "OTEL_SERVICE_NAME" not in names_of(container)  # it would override the user's attribute
+    assert "OTEL_SERVICE_NAME" not in added
+
+
+def test_annotated_attributes_reach_the_env_encoded_and_users_keys_win() -> None:
+    resource = PodResource(annotated=(("team", Encoded("a%2Cb")), ("tier", Encoded("web"))), version="9")
+    identity = PodIdentity("shop", None, None, resource)
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "team=mine"}]}
+    inject_env(container, identity, SETTINGS)
+    value = env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]
+    assert value.startswith("team=mine,")
+    assert "team=a%2Cb" not in value
+    assert "tier=web" in value
+    assert "service.version=9" in value
+
+
+def test_instance_id_brings_its_pod_name_helper_even_when_the_user_set_k8s_pod_name() -> None:
+    container: dict[str, Any] = {
+        "name": "app",
+        "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "k8s.pod.name=mine"}],
+    }
+    inject_env(container, DEPLOYMENT, SETTINGS)
+    order = names_of(container)
+    assert order.index("OTEL_RESOURCE_ATTRIBUTES_POD_NAME") < order.index("OTEL_RESOURCE_ATTRIBUTES")
+    assert instance_id("shop", "app") in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from webhook.core import names, overrides
+from webhook.core.endpoint import NODE_ENDPOINT, AppEndpoint
 from webhook.core.overrides import Notice, PodOverrides, read_overrides
 from webhook.core.settings import DEFAULT_IMAGE, InjectionSettings
 from webhook.core.sidecar import build_sidecar, build_volume, security_context
@@ -292,3 +293,45 @@ def test_many_unknown_annotations_give_a_bounded_number_of_notices() -> None:
     _, notices = read(annotations)
     assert len(notices) == 6
     assert notices[-1].message == "9,995 more unknown otel-injector.io/ annotations, ignored"
+
+
+# --- env only (sidecar-mode none) ---
+
+
+def test_env_only_with_node_or_a_url() -> None:
+    result, notices = read({overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "node"})
+    assert notices == []
+    assert result.endpoint == NODE_ENDPOINT
+    result, _ = read({overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "http://gw.obs.svc:4318"})
+    assert result.endpoint == AppEndpoint("url", "http://gw.obs.svc:4318")
+
+
+def test_env_only_default_endpoint_and_the_annotation_over_it() -> None:
+    settings = InjectionSettings(env_only_endpoint="node")
+    result, notices = read_overrides({overrides.SIDECAR_MODE: "none"}, settings, ["app"])
+    assert (result.endpoint, notices) == (NODE_ENDPOINT, [])
+    result, _ = read_overrides({overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "https://gw"}, settings, ["app"])
+    assert result.endpoint == AppEndpoint("url", "https://gw")
+
+
+def test_env_only_without_a_usable_endpoint_gets_the_default_sidecar() -> None:
+    result, notices = read({overrides.SIDECAR_MODE: "none"})
+    assert result.endpoint is None
+    assert result.sidecar_mode == "native"
+    assert [n.reason for n in notices] == ["missing-endpoint"]
+    settings = InjectionSettings(sidecar_mode="container", env_only_endpoint="node")
+    bad = {overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "http://u:secret@gw"}
+    result, notices = read_overrides(bad, settings, ["app"])
+    assert (result.endpoint, result.sidecar_mode) == (None, "container")  # the bad annotation is not replaced
+    assert notices == [
+        Notice(
+            "invalid-endpoint",
+            "otel-injector.io/endpoint: 'http://***@gw' contains user info; using a container sidecar",
+        )
+    ]
+
+
+def test_an_endpoint_without_env_only_is_ignored_with_a_notice() -> None:
+    result, notices = read({overrides.ENDPOINT: "node"})
+    assert result.endpoint is None
+    assert [n.reason for n in notices] == ["unused-endpoint"]
