@@ -1,9 +1,10 @@
 """Env-only injection on a real node: a pod with ``sidecar-mode: none`` and ``endpoint: node``
 gets no sidecar, and its span reaches Jaeger through a collector on the node's address
 (``status.hostIP``, port 4318), which the kubelet put into ``OTEL_EXPORTER_OTLP_ENDPOINT``
-by expanding ``$(OTEL_NODE_IP)``. The same span carries the conventions' attributes as the
-real Python SDK decoded them: ``service.version`` from the image tag, ``service.instance.id``
-and a ``resource.opentelemetry.io/*`` value with characters that must be percent-encoded."""
+by expanding ``$(OTEL_NODE_IP)``; without that collector nothing arrives. The same span
+carries the conventions' attributes as the real Python SDK decoded them: ``service.version``
+from the image tag, ``service.instance.id`` and a ``resource.opentelemetry.io/*`` value with
+characters that must be percent-encoded."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.node.support import (
     apply,
     find_spans,
     job,
+    no_spans,
     pods,
     resource,
     unique,
@@ -115,3 +117,11 @@ def test_env_only_pod_exports_to_the_collector_on_its_node(cluster: NodeCluster,
     assert attrs["service.instance.id"] == f"{ns}.{pod_name}.app"
     assert attrs["service.version"] == cluster.images.demo_app.name.rsplit(":", 1)[1]
     assert attrs["team"] == "payments, EU; 100%"  # percent-encoded by us, decoded by the SDK
+
+    # Negative control: without the node's collector the same kind of pod sends nothing
+    # anywhere (it has no sidecar to fall back on), so the span above came through it.
+    cluster.kubectl("delete", "pod", NODE_COLLECTOR, "-n", ns, "--wait=true")
+    alone = unique("envonly-alone")
+    apply(cluster, job(alone, ns, cluster.images.demo_app.name, span, annotations=annotations))
+    wait_job_complete(cluster, ns, alone)
+    assert no_spans(cluster, service=alone)
