@@ -346,6 +346,6 @@ def status_annotation(
         volumes=(names.VOLUME_NAME,),
         # The union of names and the containers that got any keeps the record small on
         # pods with many containers (annotations share a 256 KiB budget).
-        env=tuple(sorted({var for vars_ in env_added.values() for var in vars_})),
+        env=env,
         env_containers=tuple(sorted(env_added)),
     ).to_annotation()
