@@ -436,3 +436,8 @@ def test_an_env_from_helper_is_the_users() -> None:
     env = _env_from_case({"OTEL_RESOURCE_ATTRIBUTES_POD_NAME": "fixed"})
     assert "OTEL_RESOURCE_ATTRIBUTES_POD_NAME" not in env
     assert "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]
+
+
+def test_a_service_name_in_env_from_attributes_means_no_service_name() -> None:
+    env = _env_from_case({"OTEL_RESOURCE_ATTRIBUTES": "service.name=theirs"})
+    assert "OTEL_SERVICE_NAME" not in env
