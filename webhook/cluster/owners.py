@@ -29,11 +29,7 @@ ROLLABLE: Mapping[str, tuple[str, str]] = {
     "StatefulSet": ("apps/v1", "statefulsets"),
     "DaemonSet": ("apps/v1", "daemonsets"),
 }
-_READABLE: Mapping[str, tuple[str, str]] = {
-    **ROLLABLE,
-    "ReplicaSet": ("apps/v1", "replicasets"),
-    "Job": ("batch/v1", "jobs"),
-}
+_READABLE: Mapping[str, tuple[str, str]] = {**ROLLABLE, "ReplicaSet": ("apps/v1", "replicasets")}
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ class Owners:
         ref = controller_ref(pod)
         if ref is None:
             return Owner(namespace, "Pod", name, str(metadata.get("uid") or ""), "v1")
-        return self.resolve(namespace, ref[0], ref[1])
+        return self.resolve(namespace, ref[0], ref[1], ref[2])
 
     def cached_of_pod(self, pod: Mapping[str, Any]) -> Owner | None:
         """The owner of ``pod`` if known without an API call (a bare pod, or a fresh cache
@@ -123,15 +119,17 @@ class Owners:
             return hit[1]
         return None
 
-    def resolve(self, namespace: str, kind: str, name: str) -> Owner:
-        """The top owner of the workload ``kind``/``name``: a ReplicaSet's Deployment."""
+    def resolve(self, namespace: str, kind: str, name: str, uid: str = "") -> Owner:
+        """The top owner of the workload ``kind``/``name`` (``uid`` from the reference):
+        a ReplicaSet's Deployment. Only ReplicaSets and the rollable kinds are read; any
+        other kind (a Job, another controller's) is taken as the reference names it."""
         key = (namespace, kind, name)
         now = self.clock()
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        owner = self._lookup(namespace, kind, name)
+        owner = self._lookup(namespace, kind, name, uid)
         with self._lock:
             self._cache[key] = (now, owner)
             if len(self._cache) > 4096:  # bounded: drop the oldest half
@@ -145,13 +143,13 @@ class Owners:
             return None
         return self.kube.get_or_none(owner.path)
 
-    def _lookup(self, namespace: str, kind: str, name: str) -> Owner:
+    def _lookup(self, namespace: str, kind: str, name: str, uid: str) -> Owner:
         where = _READABLE.get(kind)
-        if where is None:
-            return Owner(namespace, kind, name)  # another controller's kind: not ours to read
+        if where is None:  # a Job, or another controller's kind: never rolled, so not read
+            return Owner(namespace, kind, name, uid, "batch/v1" if kind == "Job" else "v1")
         obj = self._get(api_path(where[0], where[1], namespace, name))
         if obj is None:
-            return Owner(namespace, kind, name)
+            return Owner(namespace, kind, name, uid, where[0])
         if kind == "ReplicaSet":
             parent = controller_ref(obj)
             if parent is None:
