@@ -29,13 +29,15 @@ its informer warm and exports no gauge series.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 
@@ -47,9 +49,10 @@ from webhook.cluster.paths import api_path
 from webhook.cluster.restarts import Restarter, RestartRequest
 from webhook.cluster.stale import StalePod, StaleWorkload, group_by_workload, stale_reasons
 from webhook.core import names
-from webhook.core.missing import missing_sidecar, opted_in_to_restart
+from webhook.core.missing import Missing, missing_sidecar, opted_in_to_restart
 from webhook.core.settings import InjectionSettings
-from webhook.core.workload import infer_workload
+from webhook.core.status import Status
+from webhook.core.workload import Workload, infer_workload
 from webhook.telemetry.repairmetrics import RepairMetrics
 
 log = logging.getLogger("webhook.cluster.missing")
@@ -61,55 +64,83 @@ EVENT_REASON = "SidecarMissing"
 EVENT_COMPONENT = "otel-injector"
 #: Annotations the rules read; every other annotation is dropped from the cache.
 _KEPT_ANNOTATIONS = (names.MIRROR_POD_ANNOTATION,)
+_T = TypeVar("_T")
 
 
 def slim_pod_for_rules(pod: JSONDict) -> JSONDict:
     """What the pod cache keeps: every field :func:`~webhook.core.decision.decide`,
-    :func:`~webhook.cluster.stale.stale_reasons` and the owner lookup read, nothing else
-    (names and ports of containers, volume names, ``hostNetwork``, labels, the
-    ``otel-injector.io/*`` annotations, the owner references, the phase)."""
+    :func:`~webhook.cluster.stale.stale_reasons` and the owner lookup read, nothing else:
+    labels, the ``otel-injector.io/*`` annotations, the owner references, the phase,
+    container names and, for a pod not injected, the ports, volume names and
+    ``hostNetwork``. An injected pod's status record is kept with only the fields the
+    rules read (config hash, ConfigMap, image, mode, sidecars); the spec details are not
+    kept for it, since ``decide`` answers ``already-injected`` before it looks at them.
+    Repeated strings (namespace, names, label values) are interned: thousands of pods
+    share a few hundred distinct ones (measured in bench/perf/missingpass.py)."""
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     annotations = {
-        k: v for k, v in annotations_of(pod).items() if k.startswith(names.ANNOTATION_PREFIX) or k in _KEPT_ANNOTATIONS
+        _intern(k): _compact_status(v) if k == names.STATUS_ANNOTATION else v
+        for k, v in annotations_of(pod).items()
+        if k.startswith(names.ANNOTATION_PREFIX) or k in _KEPT_ANNOTATIONS
     }
+    injected = names.STATUS_ANNOTATION in annotations
     slim: JSONDict = {
         "metadata": {
             "name": metadata.get("name"),
-            "namespace": metadata.get("namespace"),
+            "namespace": _intern(metadata.get("namespace")),
             "uid": metadata.get("uid"),
             "resourceVersion": metadata.get("resourceVersion"),
-            "labels": dict(labels_of(pod)),
+            "labels": {_intern(k): _intern(v) for k, v in labels_of(pod).items()},
             "annotations": annotations,
             "ownerReferences": [
-                {k: ref.get(k) for k in ("kind", "name", "uid", "controller")}
+                {k: _intern(ref.get(k)) for k in ("kind", "name", "uid", "controller")}
                 for ref in metadata.get("ownerReferences") or []
                 if isinstance(ref, dict)
             ],
         },
         "spec": {
-            "containers": _slim_containers(spec.get("containers")),
-            "initContainers": _slim_containers(spec.get("initContainers")),
-            "volumes": [{"name": v.get("name")} for v in spec.get("volumes") or [] if isinstance(v, dict)],
+            "containers": _slim_containers(spec.get("containers"), ports=not injected),
+            "initContainers": _slim_containers(spec.get("initContainers"), ports=not injected),
         },
-        "status": {"phase": (pod.get("status") or {}).get("phase")},
+        "status": {"phase": _intern((pod.get("status") or {}).get("phase"))},
     }
+    if not injected:
+        slim["spec"]["volumes"] = [
+            {"name": _intern(v.get("name"))} for v in spec.get("volumes") or [] if isinstance(v, dict)
+        ]
+        if spec.get("hostNetwork") is True:
+            slim["spec"]["hostNetwork"] = True
     for key in ("generateName", "deletionTimestamp"):
         if metadata.get(key):
-            slim["metadata"][key] = metadata[key]
-    if spec.get("hostNetwork") is True:
-        slim["spec"]["hostNetwork"] = True
+            slim["metadata"][key] = _intern(metadata[key])
     return slim
 
 
-def _slim_containers(containers: object) -> list[JSONDict]:
+def _compact_status(raw: object) -> object:
+    """The status record with only the fields the rules read; an unreadable one as it is."""
+    status = Status.parse(raw) if isinstance(raw, str) else None
+    if status is None:
+        return raw
+    kept = Status(config_hash=status.config_hash, config_map=status.config_map, image=status.image, mode=status.mode)
+    return _intern(dataclasses.replace(kept, sidecars=status.sidecars).to_annotation())
+
+
+def _intern(value: _T) -> _T:
+    return sys.intern(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+
+def _slim_containers(containers: object, *, ports: bool) -> list[JSONDict]:
     if not isinstance(containers, list):
         return []
     slim = []
     for c in containers:
         if isinstance(c, dict):
-            ports = [{"containerPort": p.get("containerPort")} for p in c.get("ports") or [] if isinstance(p, dict)]
-            slim.append({"name": c.get("name"), **({"ports": ports} if ports else {})})
+            kept: JSONDict = {"name": _intern(c.get("name"))}
+            found = [{"containerPort": p.get("containerPort")} for p in c.get("ports") or [] if isinstance(p, dict)]
+            if ports and found:
+                kept["ports"] = found
+            slim.append(kept)
     return slim
 
 
@@ -161,6 +192,18 @@ def sidecar_missing_event(owner: Owner, message: str, *, instance: str, now: dat
     }
 
 
+@dataclass(frozen=True)
+class _Verdicts:
+    """One pod's verdicts and what they were computed from (see ``SidecarWatch._verdicts``)."""
+
+    version: str
+    tracing: str | None
+    settings: InjectionSettings
+    missing: Missing | None
+    stale: tuple[str, ...]
+    workload: Workload | None
+
+
 @dataclass
 class PassResult:
     """What one pass found and asked for (returned for tests and the span)."""
@@ -202,6 +245,7 @@ class SidecarWatch:
             kube, api_path("v1", "pods"), name="all-pods", on_change=lambda old, new: None, transform=slim_pod_for_rules
         )
         self._reported: dict[str, int] = {}  # owner key -> missing pods in its last Event
+        self._memo: dict[tuple[str, str], _Verdicts] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -254,9 +298,19 @@ class SidecarWatch:
         settings = self.injection()
         pods = self.pods.items()
         by_name = {(str(p["metadata"].get("namespace")), str(p["metadata"].get("name"))): p for p in pods}
-        result = PassResult(
-            missing=group_by_workload(find_missing(pods, namespace_labels=ns_labels, settings=settings))
-        )
+        missing, stale, healthy = [], [], set()
+        memo: dict[tuple[str, str], _Verdicts] = {}
+        for key, pod in by_name.items():
+            verdicts = self._verdicts(key, pod, ns_labels.get(key[0], {}), settings)
+            memo[key] = verdicts
+            if verdicts.missing is not None:
+                missing.append(StalePod(key[0], key[1], verdicts.workload, (verdicts.missing.message,)))
+            if verdicts.stale:
+                stale.append(StalePod(key[0], key[1], verdicts.workload, verdicts.stale))
+            if verdicts.workload is not None:
+                healthy.add(f"{key[0]}/{verdicts.workload.kind}/{verdicts.workload.name}")
+        self._memo = memo  # pods gone since the last pass drop out
+        result = PassResult(missing=group_by_workload(missing), outdated=group_by_workload(stale))
         counts = {
             ns: 0
             for ns, labels in ns_labels.items()
@@ -265,14 +319,6 @@ class SidecarWatch:
         for group in result.missing:
             counts[group.namespace] = counts.get(group.namespace, 0) + len(group.pods)
         self.metrics.set_missing(counts)
-
-        stale = []
-        for pod in pods:
-            reasons = stale_reasons(pod, current_hash=settings.config_hash, settings=settings)
-            if reasons:
-                metadata = pod["metadata"]
-                stale.append(StalePod(metadata["namespace"], metadata["name"], infer_workload(pod), tuple(reasons)))
-        result.outdated = group_by_workload(stale)
 
         lookups = [0]
         troubled: set[str] = set()
@@ -310,13 +356,29 @@ class SidecarWatch:
                 )
                 result.requests.append(RestartRequest(owner, reason, detail, len(group.pods)))
         self.restarter.update(result.requests)
-        healthy = set()
-        for pod in pods:
-            workload = infer_workload(pod)
-            if workload is not None:
-                healthy.add(f"{pod['metadata'].get('namespace')}/{workload.kind}/{workload.name}")
         self.restarter.healthy(sorted(healthy - troubled))
         return result
+
+    def _verdicts(
+        self, key: tuple[str, str], pod: JSONDict, namespace_labels: Mapping[str, str], settings: InjectionSettings
+    ) -> _Verdicts:
+        """The rules' verdicts on one pod, from the last pass when nothing they read has
+        changed: the pod (its resourceVersion), its namespace's ``tracing`` label, or the
+        settings (replaced whole on a config change, so identity is enough). A pass over
+        unchanged pods is then a dictionary lookup each (bench/perf/missingpass.py)."""
+        version = str(pod["metadata"].get("resourceVersion") or "")
+        tracing = namespace_labels.get(names.TRACING_LABEL)
+        known = self._memo.get(key)
+        if known is not None and known.version == version and known.tracing == tracing and known.settings is settings:
+            return known
+        return _Verdicts(
+            version=version,
+            tracing=tracing,
+            settings=settings,
+            missing=missing_sidecar(pod, namespace_labels=namespace_labels, settings=settings),
+            stale=tuple(stale_reasons(pod, current_hash=settings.config_hash, settings=settings)),
+            workload=infer_workload(pod),
+        )
 
     def _owner(
         self, group: StaleWorkload, by_name: Mapping[tuple[str, str], JSONDict], lookups: list[int]
