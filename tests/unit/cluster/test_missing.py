@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.unit.cluster.stubapi import Reply, Request, StubApi, serve_collection, stub_api
+from webhook.cluster import missing as missing_module
 from webhook.cluster.informer import Informer
 from webhook.cluster.missing import (
     SidecarWatch,
@@ -235,6 +239,25 @@ def test_a_pass_counts_reports_and_asks_for_repairs(stub: StubApi) -> None:
     finally:
         sidecar_watch.pods.stop()
         sidecar_watch.namespaces.stop()
+
+
+def test_a_pass_is_a_span_with_object_decision_and_reason(stub: StubApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(missing_module, "_tracer", provider.get_tracer("test"))
+    stub.on("POST", api_path("v1", "events", "shop"), lambda r: Reply(201, r.json()))
+    sidecar_watch = watch(stub, [], [ns("shop", TRACED)], repair=True)
+    try:
+        sidecar_watch.run_pass()
+    finally:
+        sidecar_watch.pods.stop()
+        sidecar_watch.namespaces.stop()
+    (span,) = spans.get_finished_spans()
+    assert span.name == "otel-injector missing-sidecar pass"
+    attributes = dict(span.attributes or {})
+    assert (attributes["otel_injector.object"], attributes["otel_injector.decision"]) == ("pods", "none")
+    assert attributes["otel_injector.reason"] == "0 missing, 0 out of date"
 
 
 def test_without_repair_nothing_is_rolled_and_a_follower_exports_nothing(stub: StubApi) -> None:

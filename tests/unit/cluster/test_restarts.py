@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.unit.cluster.stubapi import Reply, StubApi, status, stub_api
+from webhook.cluster import restarts
 from webhook.cluster.owners import Owner, Owners
 from webhook.cluster.restarts import Restarter, RestartRequest, rollout_complete
 from webhook.cluster.stale import RESTARTED_AT
@@ -176,3 +180,22 @@ def test_the_next_rollout_waits_for_the_current_one(stub: StubApi) -> None:
 )
 def test_rollout_complete(kind: str, obj: dict[str, Any], complete: bool) -> None:
     assert rollout_complete(kind, obj) is complete
+
+
+def test_each_rollout_is_a_span_with_object_decision_and_reason(stub: StubApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(restarts, "_tracer", provider.get_tracer("test"))
+    stub.on("PATCH", path("b"), lambda r: status(500, "InternalError"))
+    worker = restarter(stub, Clock(), per_minute=5)
+    worker.update([request("a", "image-outdated"), request("b")])
+    worker.step()
+    worker.step()
+    found = {s.attributes["otel_injector.object"]: s for s in spans.get_finished_spans() if s.attributes}
+    ok, failed = found["shop/Deployment/a"], found["shop/Deployment/b"]
+    assert ok.name == "otel-injector restart workload"
+    assert (ok.attributes or {})["otel_injector.decision"] == "restart"
+    assert (ok.attributes or {})["otel_injector.reason"] == "image-outdated"
+    assert (failed.attributes or {})["otel_injector.decision"] == "restart-failed"
+    assert not failed.status.is_ok
