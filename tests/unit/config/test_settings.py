@@ -385,3 +385,15 @@ def test_repair_settings_default_off_and_are_checked() -> None:
     assert (on.repair_missing_sidecars, on.max_restarts_per_minute) == (True, 5)
     with pytest.raises(SettingsError, match="max_restarts_per_minute must be at least 1"):
         load_settings(environ={"OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE": "0"})
+
+
+@pytest.mark.parametrize("value", ["node", "http://otel-gateway.observability.svc:4318", "https://gw.example"])
+def test_env_only_endpoint_default(value: str) -> None:
+    loaded = load_settings(environ={"OTEL_INJECTOR_ENV_ONLY_ENDPOINT": value})
+    assert loaded.injection.env_only_endpoint == value
+
+
+@pytest.mark.parametrize("value", ["gateway:4317", "http://u:p@gw", "http://$(X):4318"])
+def test_bad_env_only_endpoint_is_refused_at_start_up(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^env_only_endpoint "):
+        load_settings(environ={"OTEL_INJECTOR_ENV_ONLY_ENDPOINT": value})
