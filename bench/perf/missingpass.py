@@ -31,9 +31,10 @@ from kubernetes import client
 from bench.perf.pods import typical_pod
 from webhook.cluster.client import Kube
 from webhook.cluster.informer import Informer
-from webhook.cluster.missing import SidecarWatch, slim_pod_for_rules
+from webhook.cluster.missing import SidecarWatch
 from webhook.cluster.owners import Owner, Owners
 from webhook.cluster.paths import api_path
+from webhook.cluster.podview import slim_pod_for_rules
 from webhook.cluster.restarts import Restarter
 from webhook.core.injection import inject_pod
 from webhook.core.restartbudget import RestartBudget

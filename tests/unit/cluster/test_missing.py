@@ -1,6 +1,5 @@
-"""The leader's pass: the trimmed pod cache keeps every verdict, pods missing the sidecar
-are grouped and counted, Events go to the owning workload, repairs and auto-restarts are
-asked for only where allowed. Against the loopback stub API server (tests/cluster has the
+"""The leader's pass: pods missing the sidecar are grouped and counted, Events go to the
+owning workload, repairs and auto-restarts are asked for only where allowed. Against the loopback stub API server (tests/cluster has the
 real control plane)."""
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -24,15 +22,12 @@ from webhook.cluster.missing import (
     find_missing,
     outdated_reason,
     sidecar_missing_event,
-    slim_pod_for_rules,
 )
 from webhook.cluster.owners import Owner, Owners
 from webhook.cluster.paths import api_path
 from webhook.cluster.restarts import Restarter
-from webhook.cluster.stale import stale_reasons
 from webhook.core import names
 from webhook.core.injection import inject_pod
-from webhook.core.missing import missing_sidecar
 from webhook.core.restartbudget import RestartBudget
 from webhook.core.settings import InjectionSettings
 from webhook.telemetry.repairmetrics import RepairMetrics
@@ -40,45 +35,6 @@ from webhook.telemetry.repairmetrics import RepairMetrics
 SETTINGS = InjectionSettings(namespace="otel-injector", config_hash="new")
 GOLDEN = Path(__file__).parents[2] / "golden" / "input"
 TRACED = {"tracing": "enabled"}
-
-
-def golden_pods() -> list[dict[str, Any]]:
-    pods = []
-    for path in sorted(GOLDEN.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "Pod":
-                doc.setdefault("metadata", {}).setdefault("namespace", "shop")
-                pods.append(doc)
-    return pods
-
-
-@pytest.mark.parametrize("pod", golden_pods(), ids=lambda p: str(p["metadata"].get("name")))
-def test_the_trimmed_pod_gives_the_same_verdicts(pod: dict[str, Any]) -> None:
-    for candidate in (pod, dict(inject_pod(pod, SETTINGS, namespace="shop").pod)):
-        slim = slim_pod_for_rules(candidate)
-        for labels in (TRACED, {}):
-            full = missing_sidecar(candidate, namespace_labels=labels, settings=SETTINGS)
-            assert missing_sidecar(slim, namespace_labels=labels, settings=SETTINGS) == full
-        assert stale_reasons(slim, current_hash="new", settings=SETTINGS) == stale_reasons(
-            candidate, current_hash="new", settings=SETTINGS
-        )
-
-
-def test_the_trimmed_pod_drops_what_no_rule_reads() -> None:
-    pod = {
-        "metadata": {
-            "name": "p",
-            "namespace": "shop",
-            "annotations": {"big": "x" * 10_000, names.STATUS_ANNOTATION: "{}"},
-            "managedFields": [{"x": "y" * 10_000}],
-        },
-        "spec": {"containers": [{"name": "app", "image": "i", "env": [{"name": "A", "value": "b" * 10_000}]}]},
-        "status": {"phase": "Running", "conditions": [{"type": "Ready"}]},
-    }
-    slim = slim_pod_for_rules(pod)
-    assert len(str(slim)) < 600
-    assert list(slim["metadata"]["annotations"]) == [names.STATUS_ANNOTATION]
-    assert '"env":[]' in slim["metadata"]["annotations"][names.STATUS_ANNOTATION]  # only what the rules read
 
 
 def rs_pod(name: str, namespace: str = "shop", rs: str = "web-5d9c", **metadata: Any) -> dict[str, Any]:
