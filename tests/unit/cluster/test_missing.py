@@ -1,6 +1,6 @@
 """The leader's pass: pods missing the sidecar are grouped and counted, Events go to the
-owning workload, repairs and auto-restarts are asked for only where allowed. Against the loopback stub API server (tests/cluster has the
-real control plane)."""
+owning workload, repairs and auto-restarts are asked for only where allowed. Against the
+loopback stub API server (tests/cluster has the real control plane)."""
 
 from __future__ import annotations
 
