@@ -21,6 +21,8 @@ from webhook.config.live import LiveInjection
 from webhook.config.settings import Settings, load_settings
 from webhook.http.app import BackgroundService, create_app
 from webhook.telemetry.logs import setup_logging
+from webhook.telemetry.metrics import Metrics
+from webhook.telemetry.repairmetrics import RepairMetrics
 
 #: What ``otel-injector serve`` hands to uvicorn (a string, so workers can import it).
 APP_FACTORY = "webhook.compose:app_from_environment"
@@ -29,14 +31,20 @@ APP_FACTORY = "webhook.compose:app_from_environment"
 def build_app(settings: Settings) -> FastAPI:
     """The app for ``settings``, with the controllers they ask for."""
     live = LiveInjection(settings.injection)
+    metrics = Metrics()
     services: list[BackgroundService] = []
     context = None
     if settings.needs_kubernetes:
-        controllers = Controllers(settings, on_source_hash=live.use_config_hash)
+        controllers = Controllers(
+            settings,
+            on_source_hash=live.use_config_hash,
+            metrics=RepairMetrics(metrics.registry),
+            injection=live.current,
+        )
         services.append(controllers)
         # Admissions read the cluster context from the caches in memory, never the API.
         context = controllers.context.context_for if controllers.context is not None else None
-    return create_app(settings, live=live, services=services, context=context)
+    return create_app(settings, live=live, services=services, app_metrics=metrics, context=context)
 
 
 def app_from_environment() -> FastAPI:
