@@ -63,6 +63,7 @@ class ServingCollector(Collector):
         return self._expiry
 
     def collect(self) -> Iterator[Metric]:
+        """The expiry (no sample without a certificate) and readiness, as of now."""
         expiry = GaugeMetricFamily(EXPIRY, _EXPIRY_HELP)
         value = self.expiry()
         if value is not None:
@@ -71,5 +72,6 @@ class ServingCollector(Collector):
         yield GaugeMetricFamily(READY, _READY_HELP, value=1.0 if self._ready() else 0.0)
 
     def describe(self) -> Iterator[Metric]:
+        """The two families, without reading anything (for registration)."""
         yield GaugeMetricFamily(EXPIRY, _EXPIRY_HELP)
         yield GaugeMetricFamily(READY, _READY_HELP)
