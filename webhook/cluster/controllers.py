@@ -27,6 +27,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from opentelemetry.trace import Tracer
+
 from webhook.cluster.certkeeper import CertKeeper
 from webhook.cluster.client import Kube
 from webhook.cluster.leader import AlwaysLeader, LeaderElector, LeaseTimings, identity
@@ -59,9 +61,12 @@ class Controllers:
         kube: Kube | None = None,
         on_source_hash: Callable[[str], object] | None = None,
         candidate: str | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube or Kube.connect(settings.kubeconfig)
+        if tracer is not None:  # the controllers' spans and their API calls' client spans
+            self.kube.tracer = tracer
         self.identity = candidate or identity()
         self.leader: LeaderElector | None = None
         self.reconciler: Reconciler | None = None

@@ -62,6 +62,7 @@ from webhook.cluster.copies import (
 from webhook.cluster.informer import Informer
 from webhook.cluster.objects import JSONDict
 from webhook.cluster.paths import api_path, configmap_path
+from webhook.cluster.reconcilespans import traced_reconcile
 from webhook.cluster.workqueue import WorkQueue
 from webhook.config.settings import Settings
 from webhook.config.timings import ClusterTimings
@@ -253,7 +254,7 @@ class Reconciler:
                 self.queue.add_after(key, 0.2)
                 continue
             try:
-                self.reconcile(key)
+                traced_reconcile(self, key)  # self.reconcile(key), in its span
                 self._failures.pop(key, None)
             except ApiError as err:
                 delay = self._failures.setdefault(key, Backoff(1.0, 60.0)).next()
