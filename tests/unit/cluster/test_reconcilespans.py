@@ -106,7 +106,7 @@ def test_a_reconcile_is_a_span_with_its_api_calls_under_it(stub: StubApi) -> Non
     assert span.parent is None
     attributes = dict(span.attributes or {})
     assert attributes["otel_injector.object"] == "namespace/shop"
-    assert attributes["otel_injector.reason"].startswith("copy missing (namespace labelled tracing=enabled")
+    assert str(attributes["otel_injector.reason"]).startswith("copy missing (namespace labelled tracing=enabled")
     children = [s for s in spans if s.parent is not None and s.parent.span_id == span.context.span_id]
     names_seen = sorted(s.name for s in children)
     assert names_seen == [
@@ -136,7 +136,7 @@ def test_polling_makes_no_spans(stub: StubApi) -> None:
 
 def test_a_copy_for_an_opted_in_pod_links_to_its_admission(stub: StubApi) -> None:
     span = reconcile_span(run_until_copies(stub), "plain")
-    assert dict(span.attributes or {})["otel_injector.reason"].startswith("copy missing (1 injected pod(s)")
+    assert str(dict(span.attributes or {})["otel_injector.reason"]).startswith("copy missing (1 injected pod(s)")
     (link,) = span.links
     assert f"{link.context.trace_id:032x}" == ADMISSION.split("-")[1]
     assert f"{link.context.span_id:016x}" == ADMISSION.split("-")[2]
