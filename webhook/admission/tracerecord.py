@@ -33,7 +33,8 @@ def traceparent_of(span: Span) -> str | None:
     parent = getattr(span, "parent", None)  # the SDK's span; the API's has none
     if parent is None or not parent.is_remote:
         return None
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+    # Only the sampled flag, as the controllers' client spans send it (controllerspans).
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags) & 1:02x}"
 
 
 def with_admission_trace(patch: Patch, span: Span) -> Patch:

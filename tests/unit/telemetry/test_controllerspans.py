@@ -137,3 +137,16 @@ def test_a_traceparent_gives_a_link() -> None:
     assert link.context.trace_flags.sampled
     assert link.context.is_remote
     assert dict(link.attributes or {}) == {"otel_injector.link": "admission", "k8s.pod.name": "p"}
+
+
+def test_the_traceparent_sent_has_only_the_sampled_flag() -> None:
+    # kube-apiserver 1.36 drops a version-00 traceparent with flags above 02 (Level 2's
+    # random flag), so only the sampled bit is sent.
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from webhook.telemetry.controllerspans import level1_traceparent
+
+    context = SpanContext(0xAB, 0xCD, is_remote=False, trace_flags=TraceFlags(0x03))
+    assert level1_traceparent(context) == f"00-{0xAB:032x}-{0xCD:016x}-01"
+    unsampled = SpanContext(0xAB, 0xCD, is_remote=False, trace_flags=TraceFlags(0x02))
+    assert level1_traceparent(unsampled).endswith("-00")
