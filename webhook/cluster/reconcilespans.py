@@ -22,12 +22,13 @@ acts because of its label, and gets no links.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from opentelemetry.trace import Link
 
-from webhook.cluster.copies import Action, Plan
-from webhook.cluster.objects import annotations_of, labels_of
+from webhook.cluster.copies import Action, Plan, read_source
+from webhook.cluster.objects import JSONDict, annotations_of, labels_of
 from webhook.core import names
 from webhook.telemetry.controllerspans import MAX_LINKS, add_links, admission_link, decide, work_span
 
@@ -56,6 +57,33 @@ def traced_reconcile(reconciler: Reconciler, namespace: str) -> Plan | None:
         if plan.action in _WRITES and span.is_recording() and not _labelled(reconciler, namespace):
             add_links(span, admission_links(reconciler, namespace))
         return plan
+
+
+SOURCE_SPAN_NAME = "reconcile collector config"
+
+
+def traced_source_change(
+    reconciler: Reconciler,
+    handler: Callable[[JSONDict | None, JSONDict | None], None],
+    old: JSONDict | None,
+    new: JSONDict | None,
+) -> None:
+    """``handler(old, new)`` (the reconciler's source handler) in a span named
+    :data:`SOURCE_SPAN_NAME`, deciding ``update`` (a new config: every namespace is queued),
+    ``none`` (unchanged) or ``keep`` (missing: the copies are kept)."""
+    attributes = {"otel_injector.object": f"configmap/{reconciler.namespace}/{reconciler.source_name}"}
+    before = reconciler.source
+    with work_span(reconciler.kube.tracer, SOURCE_SPAN_NAME, attributes) as span:
+        handler(old, new)
+        after = reconciler.source
+        if read_source(new) is None:
+            decide(span, "keep", "the source is missing or has no config.yaml; copies are kept as they are")
+        elif after == before:
+            decide(span, "none", "source unchanged")
+        else:
+            if after is not None:
+                span.set_attribute("otel_injector.config_hash", after.hash)
+            decide(span, "update", "source changed: every namespace is reconciled again")
 
 
 def _labelled(reconciler: Reconciler, namespace: str) -> bool:

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api
 from webhook.cluster.paths import api_path, configmap_path
 from webhook.cluster.reconciler import Reconciler
-from webhook.cluster.reconcilespans import SPAN_NAME
+from webhook.cluster.reconcilespans import SOURCE_SPAN_NAME, SPAN_NAME
 from webhook.config.settings import Settings
 from webhook.core import names
 from webhook.core.settings import InjectionSettings
@@ -128,7 +128,7 @@ def test_a_reconcile_is_a_span_with_its_api_calls_under_it(stub: StubApi) -> Non
 def test_polling_makes_no_spans(stub: StubApi) -> None:
     spans = run_until_copies(stub)
     roots = {s.name for s in spans if s.parent is None}
-    assert roots == {SPAN_NAME}
+    assert roots == {SPAN_NAME, SOURCE_SPAN_NAME}
     watches = [r for r in stub.requests if r.query.get("watch", "").lower() == "true"]
     assert watches
     assert all("traceparent" not in r.headers for r in watches)
@@ -141,3 +141,11 @@ def test_a_copy_for_an_opted_in_pod_links_to_its_admission(stub: StubApi) -> Non
     assert f"{link.context.trace_id:032x}" == ADMISSION.split("-")[1]
     assert f"{link.context.span_id:016x}" == ADMISSION.split("-")[2]
     assert dict(link.attributes or {}) == {"otel_injector.link": "admission", "k8s.pod.name": "solo"}
+
+
+def test_reading_the_source_config_is_a_span(stub: StubApi) -> None:
+    (span,) = [s for s in run_until_copies(stub) if s.name == SOURCE_SPAN_NAME]
+    attributes = dict(span.attributes or {})
+    assert attributes["otel_injector.object"] == f"configmap/{OWN}/source"
+    assert attributes["otel_injector.decision"] == "update"
+    assert str(attributes["otel_injector.config_hash"])
