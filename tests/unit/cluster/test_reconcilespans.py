@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NoOpTracer, SpanKind
 
 from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api
 from webhook.cluster.paths import api_path, configmap_path
@@ -149,3 +149,21 @@ def test_reading_the_source_config_is_a_span(stub: StubApi) -> None:
     assert attributes["otel_injector.object"] == f"configmap/{OWN}/source"
     assert attributes["otel_injector.decision"] == "update"
     assert str(attributes["otel_injector.config_hash"])
+
+
+class BrokenTracer(NoOpTracer):
+    """A tracer whose every span fails to start."""
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("telemetry is down")
+
+
+def test_a_broken_tracer_never_blocks_a_reconcile(stub: StubApi) -> None:
+    settings = Settings(reconcile=True, collector_source="source", injection=InjectionSettings(namespace=OWN))
+    controller = Reconciler(stub.kube(tracer=BrokenTracer()), settings, instance="me")
+    controller.start()
+    try:
+        wait_until("both copies", lambda: all(stub.calls("POST", configmap_path(ns)) for ns in ("shop", "plain")))
+    finally:
+        controller.stop(timeout=5)
+    assert all("traceparent" not in r.headers for r in stub.requests)
