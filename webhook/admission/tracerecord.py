@@ -16,12 +16,15 @@ bytes for the same pod; this is the HTTP adapter's knowledge.
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from opentelemetry.trace import Span
 
 from webhook.core import names
 from webhook.core.patch import Patch
 
+log = logging.getLogger("webhook.admission.tracerecord")
 _PATH = "/metadata/annotations/" + names.ADMISSION_TRACE_ANNOTATION.replace("~", "~0").replace("/", "~1")
 
 
@@ -40,10 +43,14 @@ def traceparent_of(span: Span) -> str | None:
 def with_admission_trace(patch: Patch, span: Span) -> Patch:
     """``patch`` plus the annotation operation, when there is a trace context to record.
     ``patch`` must be an injection's (it adds the status annotation, so the annotations
-    object exists once it is applied)."""
+    object exists once it is applied). Never raises: a broken span leaves ``patch`` as it is."""
     if not patch.operations:
         return patch
-    traceparent = traceparent_of(span)
+    try:
+        traceparent = traceparent_of(span)
+    except Exception:  # telemetry never costs a pod its sidecar
+        log.debug("could not read the admission's span context", exc_info=True)
+        return patch
     if traceparent is None:
         return patch
     operation = {"op": "add", "path": _PATH, "value": traceparent}

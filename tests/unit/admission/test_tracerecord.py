@@ -44,3 +44,13 @@ def test_nothing_is_recorded_without_a_callers_trace_or_sampling() -> None:
         assert with_admission_trace(patch, span) is patch
     assert with_admission_trace(patch, trace.INVALID_SPAN) is patch
     assert with_admission_trace(EMPTY, NonRecordingSpan(REMOTE)) is EMPTY
+
+
+class BrokenSpan(NonRecordingSpan):
+    def get_span_context(self) -> SpanContext:
+        raise RuntimeError("telemetry is down")
+
+
+def test_a_broken_span_leaves_the_patch_as_it_is() -> None:
+    patch = make_patch(POD, INJECTED)
+    assert with_admission_trace(patch, BrokenSpan(REMOTE)) is patch
