@@ -78,6 +78,7 @@ MEANINGS: dict[str, str] = {
     "propagators": "OTEL_PROPAGATORS given to apps.",
     "namespace": "The injector's own namespace (never injected; holds the source config and the Lease).",
     "system_namespaces": "Namespaces never injected (comma-separated).",
+    "env_only_endpoint": "Default endpoint of env-only pods (sidecar-mode none): node, or an http(s) URL; empty: none.",
     # Timings of the controllers
     "resync_seconds": "Full re-check of every namespace by the reconciler; a missed watch event costs at most this.",
     "pod_grace_seconds": "How long a copy kept only for opted-in pods outlives the last such pod (0 allowed).",

@@ -927,3 +927,25 @@ def test_notes_tell_the_next_steps(notes: Callable[..., str]) -> None:
     assert f"kubectl -n {NAMESPACE} port-forward svc/jaeger-query 16686" in with_jaeger
     assert "debug exporter" not in with_jaeger
     assert "kubectl label namespace <ns> team=on" in notes("selectors.label=team", "selectors.enabledValue=on")
+
+
+# --- env-only injection (issue 12 section 5) ----------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["node", "http://otel-gateway.observability.svc:4318"])
+def test_the_default_env_only_endpoint_reaches_the_webhook(render: Render, endpoint: str) -> None:
+    env = env_of(webhook_deployment(render(f"injection.endpoint={endpoint}")))
+    assert env["OTEL_INJECTOR_ENV_ONLY_ENDPOINT"] == endpoint
+    strings = {k: v for k, v in env.items() if isinstance(v, str)}
+    loaded = settings.load_settings(environ=strings, overrides={"tls_cert": "/c", "tls_key": "/k"})
+    assert loaded.injection.env_only_endpoint == endpoint
+
+
+def test_no_default_env_only_endpoint_sets_no_variable(render: Render) -> None:
+    assert "OTEL_INJECTOR_ENV_ONLY_ENDPOINT" not in env_of(webhook_deployment(render()))
+
+
+@pytest.mark.parametrize("endpoint", ["gateway:4317", "http://u:p@gw", "http://gw/?x=1"])
+def test_a_bad_env_only_endpoint_is_rejected_by_the_schema(render_error: RenderError, endpoint: str) -> None:
+    message = render_error(f"injection.endpoint={endpoint}")
+    assert _mentions(message, "injection.endpoint"), message
