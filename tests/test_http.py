@@ -235,9 +235,7 @@ def test_traceparent_is_continued(client: httpx.Client, https_server: RunningSer
     assert not [s for s in spans if "http send" in s.name or "http receive" in s.name]
 
 
-def test_a_traced_admission_records_its_traceparent(
-    client: httpx.Client, https_server: RunningServer
-) -> None:
+def test_a_traced_admission_records_its_traceparent(client: httpx.Client, https_server: RunningServer) -> None:
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     https_server.spans.clear()
     headers = {"traceparent": f"00-{trace_id}-{parent_id}-01"}
