@@ -929,6 +929,26 @@ def test_notes_tell_the_next_steps(notes: Callable[..., str]) -> None:
     assert "kubectl label namespace <ns> team=on" in notes("selectors.label=team", "selectors.enabledValue=on")
 
 
+def test_repair_values_reach_the_settings_and_rbac_grants_only_rollouts(render: Render) -> None:
+    objects = render()
+    env = env_of(webhook_deployment(objects))
+    assert env["OTEL_INJECTOR_REPAIR_MISSING_SIDECARS"] == "false"
+    assert env["OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE"] == "2"
+    assert env["OTEL_INJECTOR_RESTART_COOLDOWN_SECONDS"] == "600"
+    clusterrole = find(objects, "ClusterRole")
+    assert rules_for(clusterrole, "replicasets") == [
+        {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]}
+    ]
+    assert rules_for(clusterrole, "deployments") == [
+        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": ["get", "patch"]}
+    ]
+    assert not rules_for(clusterrole, "jobs"), "Jobs are never touched"
+    on = env_of(webhook_deployment(render("repair.missingSidecars.enabled=true", "repair.maxRestartsPerMinute=5")))
+    assert (on["OTEL_INJECTOR_REPAIR_MISSING_SIDECARS"], on["OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE"]) == ("true", "5")
+    off = find(render("reconciler.enabled=false"), "ClusterRole")
+    assert not rules_for(off, "deployments"), "without the reconciler nothing is rolled"
+
+
 # --- env-only injection (issue 12 section 5) ----------------------------------------------
 
 

@@ -44,13 +44,6 @@ WELL_KNOWN = {
     "up",
 }
 
-# --- ADDED BY BRANCH missing: delete this list when branch `missing` is merged ---------
-#: Metrics the branch `missing` (issue 12 §1-2) adds to the injector's /metrics. Until it
-#: is merged the scrape below cannot show them; once it is, the test below fails until this
-#: list is deleted.
-ADDED_BY_BRANCH_MISSING = {"otel_injector_pods_missing_sidecar", "otel_injector_workload_restarts_total"}
-# --- end of ADDED BY BRANCH missing ------------------------------------------------------
-
 
 @pytest.fixture(scope="module")
 def promtool() -> Path:
@@ -200,11 +193,14 @@ def test_alerts_and_dashboard_name_only_metrics_the_injector_exports(exported: s
     expressions = dashboard_expressions() + [r["expr"] for g in rule_groups(RULES.read_text()) for r in g["rules"]]
     used = set().union(*(metric_names(substitute(e)) for e in expressions))
     assert "otel_injector_admission_duration_seconds_bucket" in used  # the extraction works
-    unknown = used - exported - WELL_KNOWN - ADDED_BY_BRANCH_MISSING
+    unknown = used - exported - WELL_KNOWN
     assert not unknown, f"not exported by the injector: {sorted(unknown)}; it exports {sorted(exported)}"
-    assert {"otel_injector_certificate_expiry_timestamp_seconds", "otel_injector_ready"} <= exported
-    merged = ADDED_BY_BRANCH_MISSING & exported
-    assert not merged, f"{sorted(merged)} are exported now: delete ADDED_BY_BRANCH_MISSING"
+    assert {
+        "otel_injector_certificate_expiry_timestamp_seconds",
+        "otel_injector_ready",
+        "otel_injector_pods_missing_sidecar",
+        "otel_injector_workload_restarts_total",
+    } <= exported
 
 
 @pytest.mark.parametrize(

@@ -47,3 +47,6 @@ APP_DOWNWARD_ENV: Final = (
 # the W3C traceparent of the admission's span, so the reconciler's span for that pod links
 # to it (webhook.admission.tracerecord).
 ADMISSION_TRACE_ANNOTATION: Final = ANNOTATION_PREFIX + "admission-trace"
+# On a workload, its pod template or its namespace: "true" lets the leader roll the
+# workload when its pods' collector config or sidecar image is out of date.
+AUTO_RESTART_ANNOTATION: Final = ANNOTATION_PREFIX + "auto-restart"
