@@ -21,6 +21,9 @@ written; only managed copies are deleted). Named copies carry the annotation
 ``otel-injector.io/collector-config: <name>``, which is how the reconciler finds the ones
 no longer needed, even after their source was deleted. A copy whose source is gone is kept
 while pods use it (:func:`plan_copy` keeps a wanted copy when the source is missing).
+
+Each named copy reconciled is a span ``reconcile named collector config`` with the object,
+the config, its hash, and the decision and reason; its API calls are client spans under it.
 """
 
 from __future__ import annotations
@@ -53,8 +56,11 @@ from webhook.core.context import (
     is_traced_namespace,
     valid_collector_config_name,
 )
+from webhook.telemetry.controllerspans import decide, work_span
 
 log = logging.getLogger("webhook.cluster.namedcopies")
+#: One span per named copy reconciled (webhook.telemetry.controllerspans).
+SPAN_NAME = "reconcile named collector config"
 
 
 class NamedCopies:
@@ -177,8 +183,22 @@ class NamedCopies:
                 plans[name] = Plan(Action.NONE, "pods cannot be listed yet; not deleting any copy")
                 self.queue.add_after(namespace, 1.0)  # look again once they can
                 continue
-            plans[name] = self._reconcile_one(namespace, name, wanted.get(name))
+            plans[name] = self._traced_one(namespace, name, wanted.get(name))
         return plans
+
+    def _traced_one(self, namespace: str, name: str, why: str | None) -> Plan:
+        """:meth:`_reconcile_one` in its span (its API calls are client spans under it)."""
+        source = self.context.source(name)
+        attributes = {
+            "otel_injector.object": f"configmap/{namespace}/{copy_name(self.config_map, name)}",
+            "k8s.namespace.name": namespace,
+            "otel_injector.collector_config": name,
+            "otel_injector.config_hash": source.hash if source is not None else "",
+        }
+        with work_span(self.kube.tracer, SPAN_NAME, attributes) as span:
+            plan = self._reconcile_one(namespace, name, why)
+            decide(span, plan.action.value, plan.reason)
+            return plan
 
     def _reconcile_one(self, namespace: str, name: str, why: str | None) -> Plan:
         target = copy_name(self.config_map, name)

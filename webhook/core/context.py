@@ -49,6 +49,7 @@ NOT_INHERITED = frozenset(
         names.ANNOTATION_PREFIX + "config-hash",
         names.ANNOTATION_PREFIX + "source",
         names.ANNOTATION_PREFIX + "auto-restart",
+        names.ANNOTATION_PREFIX + "admission-trace",
     }
 )
 
