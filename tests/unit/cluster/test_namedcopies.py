@@ -9,11 +9,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api
 from webhook.cluster.contextcache import ContextCache
 from webhook.cluster.copies import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
-from webhook.cluster.namedcopies import slim_named_pod
+from webhook.cluster.namedcopies import SPAN_NAME, slim_named_pod
 from webhook.cluster.paths import api_path, configmap_path
 from webhook.cluster.reconciler import Reconciler
 from webhook.config.settings import Settings
@@ -88,7 +91,10 @@ class Running:
     """A reconciler and its context cache, started; :meth:`stop` stops both."""
 
     def __init__(self, stub: StubApi, *, leading: bool) -> None:
-        kube = stub.kube()
+        self.spans = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        kube = stub.kube(tracer=provider.get_tracer("test"))
         self.context = ContextCache(kube, SETTINGS)
         self.reconciler = Reconciler(kube, SETTINGS, is_leader=lambda: leading, instance="me", context=self.context)
         self.named = self.reconciler.named
@@ -106,6 +112,7 @@ def run(stub: StubApi, *, leading: bool) -> Running:
 
 def test_the_leader_copies_and_deletes_named_configs(stub: StubApi) -> None:
     controller = run(stub, leading=True)
+    spans = controller.spans
     try:
         wait_until(
             "the named copy in shop",
@@ -121,6 +128,17 @@ def test_the_leader_copies_and_deletes_named_configs(stub: StubApi) -> None:
     assert COLLECTOR_CONFIG_LABEL not in created["metadata"]["labels"]
     (deleted,) = stub.calls("DELETE", configmap_path("plain", COPY))
     assert deleted.json()["preconditions"] == {"uid": "u1", "resourceVersion": "7"}
+    # Each named copy reconciled is a span with its decision; its API calls are under it.
+    work = [s for s in spans.get_finished_spans() if s.name == SPAN_NAME]
+    decisions = {(s.attributes or {}).get("otel_injector.decision") for s in work}
+    assert {"create", "delete"} <= decisions
+    created_span = next(s for s in work if (s.attributes or {}).get("otel_injector.decision") == "create")
+    children = [
+        s
+        for s in spans.get_finished_spans()
+        if s.parent is not None and s.parent.span_id == created_span.context.span_id
+    ]
+    assert children, "the API calls of a reconcile are client spans under it"
 
 
 def test_a_follower_writes_no_named_copy(stub: StubApi) -> None:
