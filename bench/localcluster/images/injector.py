@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from bench.localcluster.binaries import BUILDKIT_VERSION, cache_root, ensure_binaries
+from bench.localcluster.binaries import BUILDKIT_VERSION, IMAGE_BUILD_BINARY_NAMES, cache_root, ensure_binaries
 from bench.localcluster.images import Image, build_debian_base
 from bench.localcluster.images.buildkitd import running_buildkitd
 from bench.localcluster.images.cache import Built, ImageBuildError, cached_build, file_digest, recipe_hash
@@ -148,7 +148,7 @@ def _build(
     log: Callable[[str], None],
 ) -> Callable[[Path, Path], str]:
     def build(workdir: Path, archive: Path) -> str:
-        binaries = ensure_binaries(["buildkitd", "buildctl"], log=log)
+        binaries = ensure_binaries(IMAGE_BUILD_BINARY_NAMES, log=log)
         wheelhouse = ensure_wheelhouse([repo / lock for lock in LOCK_FILES], log)
         layouts = [oci_layout_of(base.archive) for base in bases]
         context = workdir / "context"
