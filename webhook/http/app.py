@@ -82,12 +82,14 @@ def create_app(
     span_processor: SpanProcessor | None = None,
     live: LiveInjection | None = None,
     services: Sequence[BackgroundService] = (),
+    app_metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build the ASGI app.
 
     Tracing comes from ``tracer_provider`` or else from the ``OTEL_*`` environment
     (``span_processor`` lets tests capture spans in memory). Admissions use ``live``'s
-    current settings (default: ``settings.injection``, fixed).
+    current settings (default: ``settings.injection``, fixed). ``app_metrics`` lets the
+    composition root share the registry with the controllers (default: a new one).
 
     Lifespan: start every service, then report ready; on shutdown, once uvicorn has
     stopped serving, report not ready, stop every service (the controllers release their
@@ -102,7 +104,7 @@ def create_app(
         header_timeout=settings.header_timeout_seconds,
         body_timeout=settings.body_timeout_seconds,
     )
-    state = AppState(settings, live or LiveInjection(settings.injection), Metrics())
+    state = AppState(settings, live or LiveInjection(settings.injection), app_metrics or Metrics())
     state.metrics.add_counts(
         "otel_injector_http_refused",
         "Requests the HTTP protocol refused before the app saw them, by reason "
