@@ -31,6 +31,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from opentelemetry.trace import Tracer
+
 from webhook.cluster.certkeeper import CertKeeper
 from webhook.cluster.client import Kube
 from webhook.cluster.leader import AlwaysLeader, LeaderElector, LeaseTimings, identity
@@ -69,11 +71,14 @@ class Controllers:
         kube: Kube | None = None,
         on_source_hash: Callable[[str], object] | None = None,
         candidate: str | None = None,
+        tracer: Tracer | None = None,
         metrics: RepairMetrics | None = None,
         injection: Callable[[], InjectionSettings] | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube or Kube.connect(settings.kubeconfig)
+        if tracer is not None:  # the controllers' spans and their API calls' client spans
+            self.kube.tracer = tracer
         self.identity = candidate or identity()
         self.leader: LeaderElector | None = None
         self.reconciler: Reconciler | None = None

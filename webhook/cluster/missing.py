@@ -37,8 +37,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import trace
-
 from webhook.cluster.client import ApiError, Kube
 from webhook.cluster.informer import Informer
 from webhook.cluster.objects import JSONDict, annotations_of, labels_of
@@ -54,7 +52,6 @@ from webhook.core.workload import Workload, infer_workload
 from webhook.telemetry.repairmetrics import RepairMetrics
 
 log = logging.getLogger("webhook.cluster.missing")
-_tracer = trace.get_tracer("webhook.cluster.missing")
 
 #: Owner lookups (GETs, cache misses only) one pass may make.
 LOOKUPS_PER_PASS = 64
@@ -195,7 +192,8 @@ class SidecarWatch:
             return None
         if not (self.pods.synced.is_set() and self.namespaces.synced.is_set()):
             return None
-        with _tracer.start_as_current_span("otel-injector missing-sidecar pass") as span:
+        # The controllers' tracer (webhook.compose): exported, and its API calls are client spans.
+        with self.kube.tracer.start_as_current_span("otel-injector missing-sidecar pass") as span:
             started = time.process_time()
             result = self._pass()
             span.set_attributes(

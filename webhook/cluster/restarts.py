@@ -36,7 +36,6 @@ from webhook.core.restartbudget import RestartBudget
 from webhook.telemetry.repairmetrics import RepairMetrics
 
 log = logging.getLogger("webhook.cluster.restarts")
-_tracer = trace.get_tracer("webhook.cluster.restarts")
 
 REASONS = ("missing-sidecar", "config-outdated", "image-outdated")
 
@@ -185,7 +184,8 @@ class Restarter:
 
     def _roll(self, request: RestartRequest) -> bool:
         owner = request.owner
-        with _tracer.start_as_current_span("otel-injector restart workload") as span:
+        # The controllers' tracer (webhook.compose): exported, and its PATCH is a client span.
+        with self.kube.tracer.start_as_current_span("otel-injector restart workload") as span:
             span.set_attributes(
                 {
                     "otel_injector.object": owner.key,

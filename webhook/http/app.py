@@ -39,6 +39,7 @@ from webhook.http import limits
 from webhook.http.instrumentation import instrument
 from webhook.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.telemetry.metrics import Metrics
+from webhook.telemetry.servingmetrics import ServingCollector
 from webhook.telemetry.tracing import build_tracer_provider
 
 log = logging.getLogger("webhook.http.app")
@@ -112,6 +113,8 @@ def create_app(
         "reason",
         lambda: dict(limits.REFUSALS),
     )
+    # The certificate's expiry and readiness, for the chart's alerts (read at each scrape).
+    state.metrics.registry.register(ServingCollector(settings.tls_cert, lambda: state.ready))
     handler = AdmissionHandler(state.live.current, state.metrics)
 
     @asynccontextmanager
