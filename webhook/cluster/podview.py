@@ -29,7 +29,7 @@ def slim_pod_for_rules(pod: JSONDict) -> JSONDict:
     labels, the ``otel-injector.io/*`` annotations, the owner references, the phase,
     container names and, for a pod not injected, the ports, volume names and
     ``hostNetwork``. An injected pod's status record is kept with only the fields the
-    rules read (config hash, ConfigMap, image, mode, sidecars); the spec details are not
+    rules read (config hash, ConfigMap, named config, image, mode, sidecars); the spec details are not
     kept for it, since ``decide`` answers ``already-injected`` before it looks at them.
     Repeated strings (namespace, names, label values) are interned: thousands of pods
     share a few hundred distinct ones (measured in bench/perf/missingpass.py)."""
@@ -78,7 +78,13 @@ def _compact_status(raw: object) -> object:
     status = Status.parse(raw) if isinstance(raw, str) else None
     if status is None:
         return raw
-    kept = Status(config_hash=status.config_hash, config_map=status.config_map, image=status.image, mode=status.mode)
+    kept = Status(
+        config_hash=status.config_hash,
+        config_map=status.config_map,
+        image=status.image,
+        mode=status.mode,
+        collector_config=status.collector_config,  # a named config's pods are compared with its source
+    )
     return _intern(dataclasses.replace(kept, sidecars=status.sidecars).to_annotation())
 
 

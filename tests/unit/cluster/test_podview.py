@@ -12,9 +12,11 @@ import yaml
 from webhook.cluster.podview import slim_pod_for_rules
 from webhook.cluster.stale import stale_reasons
 from webhook.core import names
+from webhook.core.context import COLLECTOR_CONFIG_ANNOTATION, ClusterContext
 from webhook.core.injection import inject_pod
 from webhook.core.missing import missing_sidecar
 from webhook.core.settings import InjectionSettings
+from webhook.core.status import Status
 
 SETTINGS = InjectionSettings(namespace="otel-injector", config_hash="new")
 GOLDEN = Path(__file__).parents[2] / "golden" / "input"
@@ -41,6 +43,21 @@ def test_the_trimmed_pod_gives_the_same_verdicts(pod: dict[str, Any]) -> None:
         assert stale_reasons(slim, current_hash="new", settings=SETTINGS) == stale_reasons(
             candidate, current_hash="new", settings=SETTINGS
         )
+
+
+@pytest.mark.parametrize("pod", golden_pods(), ids=lambda p: str(p["metadata"].get("name")))
+def test_the_trimmed_pod_of_a_named_config_gives_the_same_verdicts(pod: dict[str, Any]) -> None:
+    chooses = {**pod, "metadata": {**pod["metadata"], "annotations": {COLLECTOR_CONFIG_ANNOTATION: "team"}}}
+    injected = inject_pod(chooses, SETTINGS, namespace="shop", context=ClusterContext(collector_configs={"team": "t1"}))
+    slim = slim_pod_for_rules(dict(injected.pod))
+    for configs in ({"team": "t2"}, {}, {"team": "t1"}, None):
+        verdict = stale_reasons(injected.pod, current_hash="new", settings=SETTINGS, collector_configs=configs)
+        assert stale_reasons(slim, current_hash="new", settings=SETTINGS, collector_configs=configs) == verdict
+    record = Status.parse(injected.pod["metadata"]["annotations"].get(names.STATUS_ANNOTATION))
+    finished = (injected.pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+    if record is not None and record.collector_config == "team" and not finished:
+        # The trimmed record still names the config: a change of its source is seen.
+        assert stale_reasons(slim, current_hash="new", settings=SETTINGS, collector_configs={"team": "t2"})
 
 
 def test_the_trimmed_pod_drops_what_no_rule_reads() -> None:
