@@ -66,6 +66,25 @@ def current_config_hash(kube: Any, namespace: str, source: str, fallback: str) -
     return fallback, "settings" if fallback else ""
 
 
+def named_config_hashes(kube: Any, namespace: str) -> dict[str, str] | None:
+    """The named collector configs of the injector's ``namespace``, name -> hash, chosen as
+    the webhook's cache chooses them; ``None`` (with a warning) without the right to list
+    them: pods on a named config are then compared by image only."""
+    from webhook.cluster.client import ApiError
+    from webhook.cluster.contextcache import choose_sources
+    from webhook.cluster.paths import configmap_path
+    from webhook.core.context import COLLECTOR_CONFIG_LABEL
+
+    try:
+        configmaps, _ = kube.list(configmap_path(namespace), label_selector=COLLECTOR_CONFIG_LABEL)
+    except ApiError as err:
+        if err.status not in (401, 403):
+            raise
+        print(f"otel-injector: cannot list named collector configs ({err}); not comparing them", file=sys.stderr)
+        return None
+    return {name: source.hash for name, source in choose_sources(configmaps, namespace).items()}
+
+
 def namespace_labels(kube: Any, namespace: str | None) -> dict[str, dict[str, str]]:
     """Namespace name -> labels (one GET with ``-n``, else a list). Without the right to
     read namespaces only pods labelled ``tracing=enabled`` are in scope; a warning says so."""
@@ -103,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         injection = dataclasses.replace(injection, sidecar_image=args.image)
     try:
         kube = Kube.connect(settings.kubeconfig)
+        named: dict[str, str] | None = None
         if args.config_hash or args.missing:
             current_hash = args.config_hash or ""
         else:
@@ -111,13 +131,16 @@ def run(args: argparse.Namespace) -> int:
             )
             if not origin:
                 print("otel-injector: no source ConfigMap or config hash found; comparing images only", file=sys.stderr)
+        if not args.missing:
+            named = named_config_hashes(kube, injection.namespace)
         path = api_path("v1", "pods", args.namespace) if args.namespace else api_path("v1", "pods")
         pods, _ = kube.list(path)
         if args.missing:
             found = find_missing(pods, namespace_labels=namespace_labels(kube, args.namespace), settings=injection)
             workloads = group_by_workload(found)
         else:
-            workloads = group_by_workload(find_stale(pods, current_hash=current_hash, settings=injection))
+            found = find_stale(pods, current_hash=current_hash, settings=injection, collector_configs=named)
+            workloads = group_by_workload(found)
         if args.restart:
             patch = restart_patch()
             for w in workloads:
@@ -136,9 +159,16 @@ def run(args: argparse.Namespace) -> int:
     elif args.missing:
         sys.stdout.write(render_missing_text(workloads, restart=args.restart))
     elif args.output == "json":
-        sys.stdout.write(render_json(workloads, current_hash=current_hash, image=injection.sidecar_image))
-    else:
         sys.stdout.write(
-            render_text(workloads, current_hash=current_hash, image=injection.sidecar_image, restart=args.restart)
+            render_json(workloads, current_hash=current_hash, image=injection.sidecar_image, collector_configs=named)
         )
+    else:
+        text = render_text(
+            workloads,
+            current_hash=current_hash,
+            image=injection.sidecar_image,
+            restart=args.restart,
+            collector_configs=named,
+        )
+        sys.stdout.write(text)
     return exit_code(workloads, restart=args.restart)

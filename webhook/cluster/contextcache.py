@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -146,6 +146,11 @@ class ContextCache:
         """Every known named collector config: name -> config hash (frozen)."""
         return self._configs
 
+    def synced_collector_configs(self) -> Mapping[str, str] | None:
+        """:meth:`collector_configs` once its cache has synced, else ``None`` (unknown: the
+        auto-restart pass must not take "none listed yet" for "every source is gone")."""
+        return self._configs if self.sources.synced.is_set() else None
+
     def source(self, name: str) -> Source | None:
         """The named collector config ``name``'s data and hash, if known."""
         return self._sources.get(name)
@@ -211,33 +216,7 @@ class ContextCache:
 
     def _on_source(self, old: JSONDict | None, new: JSONDict | None) -> None:
         del old, new
-        chosen: dict[str, tuple[str, Source]] = {}
-        for configmap in self.sources.items():
-            if COLLECTOR_CONFIG_LABEL not in labels_of(configmap):
-                continue  # not a source (the list's label selector already leaves such out)
-            name = collector_config_name(labels_of(configmap))
-            source = read_source(configmap)
-            cm_name = str((configmap.get("metadata") or {}).get("name") or "")
-            if name is None or source is None:
-                log.warning(
-                    "ConfigMap %s/%s is labelled %s but has no usable name or %s; ignored",
-                    self.namespace,
-                    cm_name,
-                    COLLECTOR_CONFIG_LABEL,
-                    names.CONFIG_KEY,
-                )
-                continue
-            if name in chosen and chosen[name][0] < cm_name:
-                log.warning(
-                    "collector config %s is given by both %s and %s; using %s",
-                    name,
-                    chosen[name][0],
-                    cm_name,
-                    chosen[name][0],
-                )
-                continue
-            chosen[name] = (cm_name, source)
-        sources = {name: source for name, (_, source) in chosen.items()}
+        sources = choose_sources(self.sources.items(), self.namespace)
         if sources == dict(self._sources):
             return
         configs = MappingProxyType({name: source.hash for name, source in sources.items()})
@@ -245,6 +224,41 @@ class ContextCache:
         self._sources, self._configs = MappingProxyType(sources), configs
         for listener in self.on_sources:
             listener()
+
+
+def choose_sources(configmaps: Iterable[JSONDict], namespace: str) -> dict[str, Source]:
+    """The named collector configs among ``configmaps`` (of the injector's ``namespace``):
+    name -> its :class:`~webhook.cluster.copies.Source`. A ConfigMap without a usable name
+    or ``config.yaml`` is ignored; when two give the same name, the one whose ConfigMap
+    name sorts first wins. Each is logged. The webhook's cache and ``otel-injector stale``
+    both choose with this, so they agree on a named config's hash."""
+    chosen: dict[str, tuple[str, Source]] = {}
+    for configmap in configmaps:
+        if COLLECTOR_CONFIG_LABEL not in labels_of(configmap):
+            continue  # not a source (the list's label selector already leaves such out)
+        name = collector_config_name(labels_of(configmap))
+        source = read_source(configmap)
+        cm_name = str((configmap.get("metadata") or {}).get("name") or "")
+        if name is None or source is None:
+            log.warning(
+                "ConfigMap %s/%s is labelled %s but has no usable name or %s; ignored",
+                namespace,
+                cm_name,
+                COLLECTOR_CONFIG_LABEL,
+                names.CONFIG_KEY,
+            )
+            continue
+        if name in chosen and chosen[name][0] < cm_name:
+            log.warning(
+                "collector config %s is given by both %s and %s; using %s",
+                name,
+                chosen[name][0],
+                cm_name,
+                chosen[name][0],
+            )
+            continue
+        chosen[name] = (cm_name, source)
+    return {name: source for name, (_, source) in chosen.items()}
 
 
 def slim_namespace(namespace: JSONDict) -> JSONDict:

@@ -142,6 +142,9 @@ class Controllers:
                 repair=settings.repair_missing_sidecars,
                 pass_seconds=timings.missing_pass_seconds,
                 instance=self.identity,
+                collector_configs=(
+                    self.context.synced_collector_configs if self.context is not None else (lambda: None)
+                ),
             )
 
     def is_leader(self) -> bool:

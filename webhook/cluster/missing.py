@@ -16,8 +16,8 @@ What a pass does (every ``missing_pass_seconds``, leader only, once the caches s
 * with ``repair_missing_sidecars``, asks the :class:`~webhook.cluster.restarts.Restarter`
   to roll the owning Deployment, StatefulSet or DaemonSet; Jobs and bare pods are only
   reported (log line and Event);
-* asks it to roll each workload whose pods are out of date (config hash or sidecar
-  image) when the pod (its template), the workload or its namespace carries
+* asks it to roll each workload whose pods are out of date (config hash, of the default
+  config or of the pod's named one, or sidecar image) when the pod (its template), the workload or its namespace carries
   ``otel-injector.io/auto-restart: "true"``;
 * tells it which workloads are healthy, which resets their cool-down.
 
@@ -44,7 +44,7 @@ from webhook.cluster.owners import Owner, Owners
 from webhook.cluster.paths import api_path
 from webhook.cluster.podview import slim_pod_for_rules
 from webhook.cluster.restarts import Restarter, RestartRequest
-from webhook.cluster.stale import StalePod, StaleWorkload, group_by_workload, stale_reasons
+from webhook.cluster.stale import CONFIG_REASONS, StalePod, StaleWorkload, group_by_workload, stale_reasons
 from webhook.core import names
 from webhook.core.missing import Missing, missing_sidecar, opted_in_to_restart
 from webhook.core.settings import InjectionSettings
@@ -75,7 +75,7 @@ def find_missing(
 
 def outdated_reason(reasons: Iterable[str]) -> str:
     """``config-outdated`` or ``image-outdated`` from :func:`stale_reasons`' lines."""
-    return "config-outdated" if any(r.startswith("collector config") for r in reasons) else "image-outdated"
+    return "config-outdated" if any(r.startswith(CONFIG_REASONS) for r in reasons) else "image-outdated"
 
 
 def sidecar_missing_event(owner: Owner, message: str, *, instance: str, now: datetime | None = None) -> JSONDict:
@@ -114,6 +114,7 @@ class _Verdicts:
     version: str
     tracing: str | None
     settings: InjectionSettings
+    collector_configs: Mapping[str, str] | None
     missing: Missing | None
     stale: tuple[str, ...]
     workload: Workload | None
@@ -145,6 +146,7 @@ class SidecarWatch:
         repair: bool,
         pass_seconds: float,
         instance: str = EVENT_COMPONENT,
+        collector_configs: Callable[[], Mapping[str, str] | None] = lambda: None,
     ) -> None:
         self.kube = kube
         self.namespaces = namespaces
@@ -156,6 +158,9 @@ class SidecarWatch:
         self.repair = repair
         self.pass_seconds = pass_seconds
         self.instance = instance
+        #: The named collector configs, name -> hash; ``None`` while unknown (see
+        #: :meth:`webhook.cluster.contextcache.ContextCache.synced_collector_configs`).
+        self.collector_configs = collector_configs
         self.pods = Informer(
             kube, api_path("v1", "pods"), name="all-pods", on_change=lambda old, new: None, transform=slim_pod_for_rules
         )
@@ -212,12 +217,13 @@ class SidecarWatch:
         ns_labels = {str((n.get("metadata") or {}).get("name")): dict(labels_of(n)) for n in namespaces}
         ns_annotations = {str((n.get("metadata") or {}).get("name")): dict(annotations_of(n)) for n in namespaces}
         settings = self.injection()
+        configs = self.collector_configs()
         pods = self.pods.items()
         by_name = {(str(p["metadata"].get("namespace")), str(p["metadata"].get("name"))): p for p in pods}
         missing, stale, healthy = [], [], set()
         memo: dict[tuple[str, str], _Verdicts] = {}
         for key, pod in by_name.items():
-            verdicts = self._verdicts(key, pod, ns_labels.get(key[0], {}), settings)
+            verdicts = self._verdicts(key, pod, ns_labels.get(key[0], {}), settings, configs)
             memo[key] = verdicts
             if verdicts.missing is not None:
                 missing.append(StalePod(key[0], key[1], verdicts.workload, (verdicts.missing.message,)))
@@ -276,23 +282,38 @@ class SidecarWatch:
         return result
 
     def _verdicts(
-        self, key: tuple[str, str], pod: JSONDict, namespace_labels: Mapping[str, str], settings: InjectionSettings
+        self,
+        key: tuple[str, str],
+        pod: JSONDict,
+        namespace_labels: Mapping[str, str],
+        settings: InjectionSettings,
+        configs: Mapping[str, str] | None,
     ) -> _Verdicts:
         """The rules' verdicts on one pod, from the last pass when nothing they read has
-        changed: the pod (its resourceVersion), its namespace's ``tracing`` label, or the
-        settings (replaced whole on a config change, so identity is enough). A pass over
-        unchanged pods is then a dictionary lookup each (bench/perf/missingpass.py)."""
+        changed: the pod (its resourceVersion), its namespace's ``tracing`` label, the
+        settings or the named configs (each replaced whole on a change, so identity is
+        enough). A pass over unchanged pods is then a dictionary lookup each
+        (bench/perf/missingpass.py)."""
         version = str(pod["metadata"].get("resourceVersion") or "")
         tracing = namespace_labels.get(names.TRACING_LABEL)
         known = self._memo.get(key)
-        if known is not None and known.version == version and known.tracing == tracing and known.settings is settings:
+        if (
+            known is not None
+            and known.version == version
+            and known.tracing == tracing
+            and known.settings is settings
+            and known.collector_configs is configs
+        ):
             return known
         return _Verdicts(
             version=version,
             tracing=tracing,
             settings=settings,
+            collector_configs=configs,
             missing=missing_sidecar(pod, namespace_labels=namespace_labels, settings=settings),
-            stale=tuple(stale_reasons(pod, current_hash=settings.config_hash, settings=settings)),
+            stale=tuple(
+                stale_reasons(pod, current_hash=settings.config_hash, settings=settings, collector_configs=configs)
+            ),
             workload=infer_workload(pod),
         )
 

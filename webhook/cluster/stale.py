@@ -7,6 +7,12 @@ A pod is stale when its status annotation (``otel-injector.io/status``) records
 * a ``configHash`` other than the current one, for pods that mount the shared ConfigMap
   (the current hash is ``--config-hash``, else the hash of ``config.yaml`` in the source
   ConfigMap ``settings.collector_source``, else the hash of ``collector_config_file``);
+* for a pod on a named collector config (issue 12 §3: the record's ``collectorConfig``), a
+  ``configHash`` other than that named source's current one ("named config <name>
+  changed"), or a source that no longer exists (a new pod would get the default config);
+  the named sources are the ConfigMaps of the injector's namespace labelled
+  ``otel-injector.io/collector-config=<name>``, chosen as the webhook chooses them
+  (:func:`webhook.cluster.contextcache.choose_sources`);
 * an ``image`` other than the one it would get now: ``--image`` or the configured sidecar
   image, unless the pod chose its own with the ``otel-injector.io/image`` annotation.
 
@@ -33,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from webhook.core import names
+from webhook.core.context import COLLECTOR_CONFIG_LABEL
 from webhook.core.overrides import read_overrides
 from webhook.core.settings import InjectionSettings
 from webhook.core.status import Status
@@ -48,6 +55,9 @@ _CANNOT = {
     "Job": "Job: cannot be restarted; the pods of its next run (or a re-created Job) get the new config",
     "ReplicaSet": "ReplicaSet without a Deployment: cannot be rolled; delete its pods to replace them",
 }
+#: How every reason about the collector config begins (the default one, a named one), so
+#: that the auto-restart pass can tell them from image reasons.
+CONFIG_REASONS = ("collector config ", "named config ")
 
 
 @dataclass(frozen=True)
@@ -84,10 +94,20 @@ class StaleWorkload:
         return _CANNOT.get(None if self.kind == "Pod" else self.kind, f"{self.kind}: not restarted by this tool")
 
 
-def stale_reasons(pod: Mapping[str, Any], *, current_hash: str, settings: InjectionSettings) -> list[str]:
+def stale_reasons(
+    pod: Mapping[str, Any],
+    *,
+    current_hash: str,
+    settings: InjectionSettings,
+    collector_configs: Mapping[str, str] | None = None,
+) -> list[str]:
     """Why an injected pod is stale; empty when it is current or was never injected.
 
-    ``current_hash`` "" means unknown: only the image is compared. Pure."""
+    ``current_hash`` "" means unknown: the default config is not compared.
+    ``collector_configs`` is every named collector config that exists now, name -> hash;
+    ``None`` means unknown (no cluster view, or its cache has not synced): a pod on a
+    named config is then compared by image only, never reported as on a missing source.
+    Pure."""
     metadata = pod.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
     raw = annotations.get(names.STATUS_ANNOTATION)
@@ -99,7 +119,10 @@ def stale_reasons(pod: Mapping[str, Any], *, current_hash: str, settings: Inject
     if status.env_only:
         return []  # sidecar-mode none: no sidecar, so no config or image to be out of date
     reasons = []
-    if current_hash and status.mounts(settings.config_map) and status.config_hash != current_hash:
+    if status.collector_config:
+        if collector_configs is not None:
+            reasons.extend(_named_config_reasons(status, collector_configs))
+    elif current_hash and status.mounts(settings.config_map) and status.config_hash != current_hash:
         shown = status.config_hash or "none recorded"
         reasons.append(f"collector config {shown}, current is {current_hash}")
     app_names = [str(c.get("name", "")) for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
@@ -109,11 +132,31 @@ def stale_reasons(pod: Mapping[str, Any], *, current_hash: str, settings: Inject
     return reasons
 
 
-def find_stale(pods: Iterable[Mapping[str, Any]], *, current_hash: str, settings: InjectionSettings) -> list[StalePod]:
-    """The stale pods among ``pods``. Pure."""
+def _named_config_reasons(status: Status, collector_configs: Mapping[str, str]) -> list[str]:
+    """The config reason of a pod on a named config: its source changed, or is gone."""
+    name = status.collector_config
+    current = collector_configs.get(name)
+    if current is None:
+        return [
+            f"named config {name} no longer exists (no ConfigMap labelled {COLLECTOR_CONFIG_LABEL}={name}); "
+            "a new pod gets the default config"
+        ]
+    if status.config_hash != current:
+        return [f"named config {name} changed: {status.config_hash or 'none recorded'}, current is {current}"]
+    return []
+
+
+def find_stale(
+    pods: Iterable[Mapping[str, Any]],
+    *,
+    current_hash: str,
+    settings: InjectionSettings,
+    collector_configs: Mapping[str, str] | None = None,
+) -> list[StalePod]:
+    """The stale pods among ``pods`` (:func:`stale_reasons`). Pure."""
     found = []
     for pod in pods:
-        reasons = stale_reasons(pod, current_hash=current_hash, settings=settings)
+        reasons = stale_reasons(pod, current_hash=current_hash, settings=settings, collector_configs=collector_configs)
         if reasons:
             metadata = pod.get("metadata") or {}
             found.append(
@@ -156,8 +199,16 @@ def exit_code(workloads: Sequence[StaleWorkload], *, restart: bool) -> int:
     return 0 if all(w.restarted for w in workloads) else EXIT_STALE
 
 
-def render_text(workloads: Sequence[StaleWorkload], *, current_hash: str, image: str, restart: bool) -> str:
-    """The human-readable report."""
+def render_text(
+    workloads: Sequence[StaleWorkload],
+    *,
+    current_hash: str,
+    image: str,
+    restart: bool,
+    collector_configs: Mapping[str, str] | None = None,
+) -> str:
+    """The human-readable report; ``collector_configs`` (name -> hash), when known and
+    any, are named in its last line."""
     lines = []
     for w in workloads:
         head = f"{w.kind} {w.namespace}/{w.name}: {len(w.pods)} stale pod(s)"
@@ -173,6 +224,8 @@ def render_text(workloads: Sequence[StaleWorkload], *, current_hash: str, image:
         lines.extend(f"  {p.name}: {'; '.join(p.reasons)}" for p in w.pods)
     total = sum(len(w.pods) for w in workloads)
     hash_text = current_hash or "unknown"
+    if collector_configs:
+        hash_text += ", named " + ", ".join(f"{k} {v}" for k, v in sorted(collector_configs.items()))
     if workloads:
         lines.append(f"{total} stale pod(s) in {len(workloads)} workload(s) (config {hash_text}, image {image})")
     else:
@@ -180,9 +233,15 @@ def render_text(workloads: Sequence[StaleWorkload], *, current_hash: str, image:
     return "\n".join(lines) + "\n"
 
 
-def render_json(workloads: Sequence[StaleWorkload], *, current_hash: str, image: str) -> str:
-    """The ``-o json`` report."""
-    document = {
+def render_json(
+    workloads: Sequence[StaleWorkload],
+    *,
+    current_hash: str,
+    image: str,
+    collector_configs: Mapping[str, str] | None = None,
+) -> str:
+    """The ``-o json`` report; ``collectorConfigs`` (name -> hash) only when known."""
+    document: dict[str, Any] = {
         "configHash": current_hash,
         "image": image,
         "stalePods": sum(len(w.pods) for w in workloads),
@@ -200,4 +259,6 @@ def render_json(workloads: Sequence[StaleWorkload], *, current_hash: str, image:
             for w in workloads
         ],
     }
+    if collector_configs is not None:
+        document["collectorConfigs"] = dict(sorted(collector_configs.items()))
     return json.dumps(document, indent=2) + "\n"

@@ -5,7 +5,7 @@ loopback stub API server (tests/cluster has the real control plane)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from webhook.cluster.owners import Owner, Owners
 from webhook.cluster.paths import api_path
 from webhook.cluster.restarts import Restarter
 from webhook.core import names
+from webhook.core.context import COLLECTOR_CONFIG_ANNOTATION, ClusterContext
 from webhook.core.injection import inject_pod
 from webhook.core.restartbudget import RestartBudget
 from webhook.core.settings import InjectionSettings
@@ -112,7 +113,14 @@ def stub() -> Iterator[StubApi]:
         yield running
 
 
-def watch(stub: StubApi, pods: list[dict[str, Any]], namespaces: list[dict[str, Any]], *, repair: bool) -> SidecarWatch:
+def watch(
+    stub: StubApi,
+    pods: list[dict[str, Any]],
+    namespaces: list[dict[str, Any]],
+    *,
+    repair: bool,
+    collector_configs: Callable[[], Mapping[str, str] | None] = lambda: None,
+) -> SidecarWatch:
     serve_collection(stub, api_path("v1", "namespaces"), namespaces)
     serve_collection(stub, api_path("v1", "pods"), pods)
     kube = stub.kube()
@@ -132,6 +140,7 @@ def watch(stub: StubApi, pods: list[dict[str, Any]], namespaces: list[dict[str, 
         repair=repair,
         pass_seconds=3600,
         instance="me",
+        collector_configs=collector_configs,
     )
     ns_informer.start()
     sidecar_watch.pods.start()
@@ -273,6 +282,49 @@ def test_auto_restart_asks_only_for_opted_in_workloads(stub: StubApi) -> None:
         assert not stub.calls("GET", api_path("apps/v1", "replicasets", "shop", "fresh-5d9c")), (
             "current pods cost nothing"
         )
+    finally:
+        sidecar_watch.pods.stop()
+        sidecar_watch.namespaces.stop()
+
+
+def on_named_config(pod: dict[str, Any], name: str, config_hash: str) -> dict[str, Any]:
+    """``pod`` injected on the named config ``name`` whose hash was ``config_hash``."""
+    context = ClusterContext(collector_configs={name: config_hash})
+    pod["metadata"]["annotations"] = {COLLECTOR_CONFIG_ANNOTATION: name}
+    out = dict(inject_pod(pod, SETTINGS, namespace=pod["metadata"]["namespace"], context=context).pod)
+    out["status"] = {"phase": "Running"}
+    return out
+
+
+def test_auto_restart_rolls_a_workload_whose_named_config_changed(stub: StubApi) -> None:
+    def serve(name: str) -> None:
+        rs = f"{name}-5d9c"
+        stub.on("GET", api_path("apps/v1", "replicasets", "shop", rs), lambda r: Reply(200, replicaset(rs, name)))
+        opted = deployment(name, annotations={names.AUTO_RESTART_ANNOTATION: "true"})
+        stub.on("GET", api_path("apps/v1", "deployments", "shop", name), lambda r: Reply(200, opted))
+
+    serve("web")
+    serve("api")
+    pods = [
+        on_named_config(rs_pod("web-5d9c-a", rs="web-5d9c"), "team", "t1"),  # its source changed since
+        on_named_config(rs_pod("api-5d9c-a", rs="api-5d9c"), "team", "t2"),  # current
+    ]
+    configs: list[Mapping[str, str] | None] = [None]
+    sidecar_watch = watch(stub, pods, [ns("shop", TRACED)], repair=False, collector_configs=lambda: configs[0])
+    try:
+        unknown = sidecar_watch.run_pass()
+        assert unknown is not None
+        assert unknown.requests == [], "named configs not known yet: nothing is out of date"
+        configs[0] = {"team": "t2"}
+        result = sidecar_watch.run_pass()
+        assert result is not None
+        assert [(r.owner.key, r.reason) for r in result.requests] == [("shop/Deployment/web", "config-outdated")]
+        assert "named config team changed: t1, current is t2" in result.requests[0].detail
+        configs[0] = {}
+        gone = sidecar_watch.run_pass()
+        assert gone is not None
+        assert sorted(r.owner.key for r in gone.requests) == ["shop/Deployment/api", "shop/Deployment/web"]
+        assert all("named config team no longer exists" in r.detail for r in gone.requests)
     finally:
         sidecar_watch.pods.stop()
         sidecar_watch.namespaces.stop()

@@ -123,3 +123,71 @@ def test_env_only_pods_have_no_sidecar_to_be_stale() -> None:
     env_only = pod("a")
     env_only["metadata"]["annotations"][names.STATUS_ANNOTATION] = json.dumps({"mode": "none", "endpoint": "node"})
     assert stale_reasons(env_only, current_hash="new", settings=SETTINGS) == []
+
+
+def named_pod(name: str, config: str, config_hash: str) -> dict[str, Any]:
+    """A pod injected on the named config ``config`` (issue 12 §3), as the status records it."""
+    injected = pod(name)
+    injected["metadata"]["annotations"][names.STATUS_ANNOTATION] = json.dumps(
+        {
+            "configHash": config_hash,
+            "configMap": f"{names.CONFIGMAP_NAME}-{config}",
+            "collectorConfig": config,
+            "image": "collector:2",
+        }
+    )
+    return injected
+
+
+def test_a_pod_on_a_named_config_is_compared_with_that_source() -> None:
+    team = named_pod("a", "team", "t1")
+    configs = {"team": "t1", "other": "o1"}
+    assert stale_reasons(team, current_hash="new", settings=SETTINGS, collector_configs=configs) == []
+    changed = stale_reasons(team, current_hash="new", settings=SETTINGS, collector_configs={"team": "t2"})
+    assert changed == ["named config team changed: t1, current is t2"]
+    # The default config's hash is never what a named pod is compared with.
+    assert stale_reasons(
+        named_pod("b", "team", "new"), current_hash="new", settings=SETTINGS, collector_configs=configs
+    )
+
+
+def test_a_pod_whose_named_source_is_gone_is_reported_as_such() -> None:
+    (reason,) = stale_reasons(named_pod("a", "team", "t1"), current_hash="new", settings=SETTINGS, collector_configs={})
+    assert reason.startswith(
+        "named config team no longer exists (no ConfigMap labelled otel-injector.io/collector-config=team)"
+    )
+    assert reason.endswith("a new pod gets the default config")
+
+
+def test_unknown_named_configs_compare_images_only() -> None:
+    team = named_pod("a", "team", "t1")
+    assert stale_reasons(team, current_hash="new", settings=SETTINGS) == []
+    assert stale_reasons(team, current_hash="new", settings=SETTINGS, collector_configs=None) == []
+    team["metadata"]["annotations"][names.STATUS_ANNOTATION] = json.dumps(
+        {"configHash": "t1", "collectorConfig": "team", "image": "collector:1"}
+    )
+    assert stale_reasons(team, current_hash="new", settings=SETTINGS) == [
+        "sidecar image collector:1, current is collector:2"
+    ]
+
+
+def test_default_config_pods_ignore_the_named_configs() -> None:
+    configs = {"team": "t1"}
+    assert stale_reasons(pod("a"), current_hash="new", settings=SETTINGS, collector_configs=configs) == []
+    assert stale_reasons(
+        pod("a", config_hash="old"), current_hash="new", settings=SETTINGS, collector_configs=configs
+    ) == ["collector config old, current is new"]
+
+
+def test_find_stale_and_the_reports_carry_the_named_configs() -> None:
+    pods = [named_pod("a", "team", "t1"), named_pod("b", "team", "t2"), pod("c")]
+    found = find_stale(pods, current_hash="new", settings=SETTINGS, collector_configs={"team": "t2"})
+    assert [(p.name, p.reasons) for p in found] == [("a", ("named config team changed: t1, current is t2",))]
+    groups = group_by_workload(found)
+    text = render_text(groups, current_hash="new", image="collector:2", restart=False, collector_configs={"team": "t2"})
+    assert text.splitlines()[-1] == "1 stale pod(s) in 1 workload(s) (config new, named team t2, image collector:2)"
+    document = json.loads(
+        render_json(groups, current_hash="new", image="collector:2", collector_configs={"team": "t2"})
+    )
+    assert document["collectorConfigs"] == {"team": "t2"}
+    assert "collectorConfigs" not in json.loads(render_json(groups, current_hash="new", image="collector:2"))
