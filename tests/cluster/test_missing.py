@@ -7,8 +7,9 @@ where nothing listens yet, so the apiserver's call fails and the pods are create
 are. Then a real ``otel-injector serve`` comes up: first without repair (the pods are
 listed by ``stale --missing``, counted by the gauge, reported by an Event), then with
 repair on (the Deployment is rolled, and its new pod has the sidecar; the bare pod is only
-reported). Last, a collector config change rolls only the Deployment that opted in with
-``otel-injector.io/auto-restart``.
+reported). Then a collector config change rolls only the Deployment that opted in with
+``otel-injector.io/auto-restart``. Last, the same for a named collector config (issue 12
+§3): a change of its source is listed by ``stale`` and rolls only the opted-in Deployment.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from webhook.cluster.copies import HASH_ANNOTATION
 from webhook.cluster.paths import api_path, configmap_path
 from webhook.cluster.stale import RESTARTED_AT
 from webhook.core import names
+from webhook.core.context import COLLECTOR_CONFIG_ANNOTATION, COLLECTOR_CONFIG_LABEL
 from webhook.core.settings import config_hash
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +126,9 @@ def bench(cluster: ControlPlane, kube: Kube, loopback_tls: Tls) -> Iterator[Benc
         delete_namespaces(kube, injector_ns, *bench.namespaces)
 
 
-def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def deployment(
+    name: str, annotations: dict[str, str] | None = None, pod_annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -134,7 +138,7 @@ def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels, "annotations": pod_annotations or {}},
                 "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
             },
         },
@@ -159,6 +163,14 @@ def stale_missing(bench: Bench, namespace: str) -> subprocess.CompletedProcess[s
     argv = [sys.executable, "-m", "webhook", "stale", "--missing", "-n", namespace, "-o", "json"]
     argv += ["--kubeconfig", str(bench.cluster.kubeconfig)]
     env = {**os.environ, "OTEL_INJECTOR_NAMESPACE": bench.injector_ns}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def stale_pods(bench: Bench, namespace: str) -> subprocess.CompletedProcess[str]:
+    """``otel-injector stale -n namespace -o json``, as an operator runs it."""
+    argv = [sys.executable, "-m", "webhook", "stale", "-n", namespace, "-o", "json"]
+    argv += ["--kubeconfig", str(bench.cluster.kubeconfig)]
+    env = {**os.environ, "OTEL_INJECTOR_NAMESPACE": bench.injector_ns, "OTEL_INJECTOR_COLLECTOR_SOURCE": SOURCE}
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
@@ -273,3 +285,78 @@ def test_auto_restart_rolls_only_the_workload_that_asked(bench: Bench) -> None:
 def copy_hash(kube: Kube, namespace: str) -> str | None:
     cm = kube.get_or_none(configmap_path(namespace, names.CONFIGMAP_NAME))
     return None if cm is None else str(cm["metadata"]["annotations"].get(HASH_ANNOTATION))
+
+
+def put_named_source(kube: Kube, namespace: str, name: str, config: str) -> None:
+    """Create or replace the source of the named collector config ``name``."""
+    path = configmap_path(namespace, f"src-{name}")
+    body: dict[str, Any] = {
+        "metadata": {"name": f"src-{name}", "namespace": namespace, "labels": {COLLECTOR_CONFIG_LABEL: name}},
+        "data": {names.CONFIG_KEY: config},
+    }
+    existing = kube.get_or_none(path)
+    if existing is None:
+        kube.create(configmap_path(namespace), body)
+    else:
+        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        kube.replace(path, body)
+
+
+def test_a_named_config_change_is_listed_by_stale_and_rolls_only_the_opted_in_workload(bench: Bench) -> None:
+    kube = bench.kube
+    bench.start("serve-named-auto-restart", OTEL_INJECTOR_CLUSTER_CONTEXT="true")
+    name = unique("team")
+    copy = f"{names.CONFIGMAP_NAME}-{name}"
+    put_named_source(kube, bench.injector_ns, name, "# team v1\n")
+    v1, v2 = config_hash(b"# team v1\n"), config_hash(b"# team v2\n")
+    ns = make_namespace(kube, unique("named"), {bench.namespace_label: "true", "tracing": "enabled"})
+    bench.namespaces.append(ns)
+    kube.merge_patch(
+        api_path("v1", "namespaces", None, ns), {"metadata": {"annotations": {COLLECTOR_CONFIG_ANNOTATION: name}}}
+    )
+
+    def named_copy_hash() -> str | None:
+        cm = kube.get_or_none(configmap_path(ns, copy))
+        return None if cm is None else str(cm["metadata"]["annotations"].get(HASH_ANNOTATION))
+
+    # The copy made from v1 means the serving process's cache knows the source: pods get it.
+    wait_for(f"the copy {copy} of v1", lambda: named_copy_hash() == v1, timeout=15)
+    # The pods choose it too: the admission's namespace cache may be a moment behind.
+    chooses = {COLLECTOR_CONFIG_ANNOTATION: name}
+    opted = deployment("opted", {names.AUTO_RESTART_ANNOTATION: "true"}, chooses)
+    kube.create(api_path("apps/v1", "deployments", ns), opted)
+    kube.create(api_path("apps/v1", "deployments", ns), deployment("plain", pod_annotations=chooses))
+    first: dict[str, dict[str, Any]] = {}
+    for app in ("opted", "plain"):
+        (pod,) = wait_for(f"the injected pod of {app}", lambda: pods_of(kube, ns, app), timeout=30)  # noqa: B023
+        status = status_of(pod) or {}
+        assert (status.get("collectorConfig"), status.get("configHash")) == (name, v1), status
+        first[app] = pod
+    listed = stale_pods(bench, ns)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert json.loads(listed.stdout)["collectorConfigs"][name] == v1
+
+    put_named_source(kube, bench.injector_ns, name, "# team v2\n")
+    wait_for(f"the copy {copy} of v2", lambda: named_copy_hash() == v2, timeout=15)
+    # stale lists both first pods (the rolled Deployment's old pod stays: no kubelet makes
+    # its successor Ready), with the named config's reason.
+    listed = stale_pods(bench, ns)
+    assert listed.returncode == 3, listed.stdout + listed.stderr
+    report = json.loads(listed.stdout)
+    reason = f"named config {name} changed: {v1}, current is {v2}"
+    by_workload = {w["name"]: w["pods"] for w in report["workloads"]}
+    assert by_workload["plain"] == [{"name": first["plain"]["metadata"]["name"], "reasons": [reason]}]
+    assert {"name": first["opted"]["metadata"]["name"], "reasons": [reason]} in by_workload["opted"]
+
+    wait_for("the opted-in rollout", lambda: restarted_at(kube, ns, "opted"), timeout=30)
+    fresh = wait_for(
+        "a pod of opted on v2 of the named config",
+        lambda: [p for p in pods_of(kube, ns, "opted") if (status_of(p) or {}).get("configHash") == v2],
+        timeout=30,
+    )
+    assert (status_of(fresh[0]) or {}).get("collectorConfig") == name
+    outdated = {"reason": "config-outdated", "kind": "Deployment"}
+    assert bench.metric("otel_injector_workload_restarts_total", outdated) == 1
+    time.sleep(3)  # several more passes: the Deployment without the annotation is never rolled
+    assert restarted_at(kube, ns, "plain") is None
+    assert bench.metric("otel_injector_workload_restarts_total", outdated) == 1
