@@ -355,8 +355,11 @@ def test_a_named_config_change_is_listed_by_stale_and_rolls_only_the_opted_in_wo
         timeout=30,
     )
     assert (status_of(fresh[0]) or {}).get("collectorConfig") == name
+    # Counted as a config rollout (the earlier test's opted-in Deployment, still out of
+    # date, may be rolled by this fresh process too, so the count is not ours alone).
     outdated = {"reason": "config-outdated", "kind": "Deployment"}
-    assert bench.metric("otel_injector_workload_restarts_total", outdated) == 1
-    time.sleep(3)  # several more passes: the Deployment without the annotation is never rolled
+    assert (bench.metric("otel_injector_workload_restarts_total", outdated) or 0) >= 1
+    stamp = restarted_at(kube, ns, "opted")
+    time.sleep(3)  # several more passes: no second rollout, and the plain Deployment is never rolled
+    assert restarted_at(kube, ns, "opted") == stamp
     assert restarted_at(kube, ns, "plain") is None
-    assert bench.metric("otel_injector_workload_restarts_total", outdated) == 1
