@@ -863,7 +863,13 @@ def test_dockerfile_runs_unprivileged_with_exec_entrypoint() -> None:
     assert re.findall(r"^USER (\S+)", text, re.MULTILINE)[-1] == "65532:65532"
     assert not re.search(r"^HEALTHCHECK", text, re.MULTILINE)
     assert "--require-hashes" in text
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.\d+[.\d]*-slim", text, re.MULTILINE)
+    # Debian's own python3 (as distroless Python), from Debian's image or a stand-in passed in.
+    assert re.search(r"^ARG DEBIAN_IMAGE=debian:bookworm-slim$", text, re.MULTILINE)
+    assert re.search(r"^ARG PYTHON_IMAGE=debian-python3$", text, re.MULTILINE)
+    assert re.search(r"^FROM \$\{DEBIAN_IMAGE\} AS debian-python3$", text, re.MULTILINE)
+    assert "apt-get install -y --no-install-recommends python3=" in text
+    assert re.findall(r"^FROM (\S+)", text, re.MULTILINE)[-1] == "${PYTHON_IMAGE}"
+    assert "PIP_NO_INDEX" in text
 
 
 def test_requirements_lock_pins_exactly_the_runtime_dependencies() -> None:
@@ -927,3 +933,45 @@ def test_notes_tell_the_next_steps(notes: Callable[..., str]) -> None:
     assert f"kubectl -n {NAMESPACE} port-forward svc/jaeger-query 16686" in with_jaeger
     assert "debug exporter" not in with_jaeger
     assert "kubectl label namespace <ns> team=on" in notes("selectors.label=team", "selectors.enabledValue=on")
+
+
+def test_repair_values_reach_the_settings_and_rbac_grants_only_rollouts(render: Render) -> None:
+    objects = render()
+    env = env_of(webhook_deployment(objects))
+    assert env["OTEL_INJECTOR_REPAIR_MISSING_SIDECARS"] == "false"
+    assert env["OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE"] == "2"
+    assert env["OTEL_INJECTOR_RESTART_COOLDOWN_SECONDS"] == "600"
+    clusterrole = find(objects, "ClusterRole")
+    assert rules_for(clusterrole, "replicasets") == [
+        {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]}
+    ]
+    assert rules_for(clusterrole, "deployments") == [
+        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": ["get", "patch"]}
+    ]
+    assert not rules_for(clusterrole, "jobs"), "Jobs are never touched"
+    on = env_of(webhook_deployment(render("repair.missingSidecars.enabled=true", "repair.maxRestartsPerMinute=5")))
+    assert (on["OTEL_INJECTOR_REPAIR_MISSING_SIDECARS"], on["OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE"]) == ("true", "5")
+    off = find(render("reconciler.enabled=false"), "ClusterRole")
+    assert not rules_for(off, "deployments"), "without the reconciler nothing is rolled"
+
+
+# --- env-only injection (issue 12 section 5) ----------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["node", "http://otel-gateway.observability.svc:4318"])
+def test_the_default_env_only_endpoint_reaches_the_webhook(render: Render, endpoint: str) -> None:
+    env = env_of(webhook_deployment(render(f"injection.endpoint={endpoint}")))
+    assert env["OTEL_INJECTOR_ENV_ONLY_ENDPOINT"] == endpoint
+    strings = {k: v for k, v in env.items() if isinstance(v, str)}
+    loaded = settings.load_settings(environ=strings, overrides={"tls_cert": "/c", "tls_key": "/k"})
+    assert loaded.injection.env_only_endpoint == endpoint
+
+
+def test_no_default_env_only_endpoint_sets_no_variable(render: Render) -> None:
+    assert "OTEL_INJECTOR_ENV_ONLY_ENDPOINT" not in env_of(webhook_deployment(render()))
+
+
+@pytest.mark.parametrize("endpoint", ["gateway:4317", "http://u:p@gw", "http://gw/?x=1"])
+def test_a_bad_env_only_endpoint_is_rejected_by_the_schema(render_error: RenderError, endpoint: str) -> None:
+    message = render_error(f"injection.endpoint={endpoint}")
+    assert _mentions(message, "injection.endpoint"), message

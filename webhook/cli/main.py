@@ -116,7 +116,11 @@ def _serve(args: argparse.Namespace) -> int:
         from webhook.cluster.certfiles import with_cert_paths
         from webhook.cluster.certkeeper import SelfCertError, bootstrap
 
-        settings = with_cert_paths(settings)
+        try:
+            settings = with_cert_paths(settings)
+        except OSError as err:  # no writable temp directory for the certificate files
+            print(f"otel-injector: cannot choose where to write the certificate: {err}", file=sys.stderr)
+            return 1
         flags.update(tls_cert=settings.tls_cert, tls_key=settings.tls_key)
         try:
             bootstrap(settings)

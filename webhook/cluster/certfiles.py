@@ -15,7 +15,15 @@ from pathlib import Path
 from webhook.cluster.certmaterial import Material
 from webhook.config.settings import Settings
 
-DEFAULT_CERT_DIR = Path(tempfile.gettempdir()) / "otel-injector-tls"
+
+def default_cert_dir() -> Path:
+    """Where self-managed certificates go when no path is configured.
+
+    A function, not a module constant: ``tempfile.gettempdir()`` raises when no temporary
+    directory is writable (a read-only root filesystem without a ``/tmp`` volume), and at
+    import time that crashed ``serve`` before it could log why.
+    """
+    return Path(tempfile.gettempdir()) / "otel-injector-tls"
 
 
 def _atomic_write(path: Path, data: bytes, mode: int) -> None:
@@ -58,6 +66,6 @@ def _read(path: Path) -> bytes | None:
 def with_cert_paths(settings: Settings) -> Settings:
     """``settings`` with tls_cert/tls_key defaulted to files under the temp directory
     when they are not set (self-managed mode writes them itself)."""
-    cert = settings.tls_cert or str(DEFAULT_CERT_DIR / "tls.crt")
-    key = settings.tls_key or str(DEFAULT_CERT_DIR / "tls.key")
+    cert = settings.tls_cert or str(default_cert_dir() / "tls.crt")
+    key = settings.tls_key or str(default_cert_dir() / "tls.key")
     return dataclasses.replace(settings, tls_cert=cert, tls_key=key)

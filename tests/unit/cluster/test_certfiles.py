@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from webhook.cluster.certfiles import DEFAULT_CERT_DIR, with_cert_paths, write_files
+from webhook.cluster.certfiles import default_cert_dir, with_cert_paths, write_files
 from webhook.cluster.certmaterial import issue, service_dns_names
 from webhook.config.settings import Settings
 
@@ -32,8 +32,8 @@ def test_write_files_is_atomic_and_idempotent(tmp_path: Path) -> None:
 def test_self_managed_mode_defaults_the_paths_and_keeps_given_ones() -> None:
     defaulted = with_cert_paths(Settings())
     assert (defaulted.tls_cert, defaulted.tls_key) == (
-        str(DEFAULT_CERT_DIR / "tls.crt"),
-        str(DEFAULT_CERT_DIR / "tls.key"),
+        str(default_cert_dir() / "tls.crt"),
+        str(default_cert_dir() / "tls.key"),
     )
     given = with_cert_paths(Settings(tls_cert="/c.pem", tls_key="/k.pem"))
     assert (given.tls_cert, given.tls_key) == ("/c.pem", "/k.pem")
