@@ -66,6 +66,10 @@ MEANINGS: dict[str, str] = {
     "missing_sidecars": "With the reconciler: find running pods the rules would inject that lack the sidecar.",
     "repair_missing_sidecars": "Roll the Deployment, StatefulSet or DaemonSet of a pod missing the sidecar.",
     "max_restarts_per_minute": "Cluster-wide cap on rollouts started by the leader (repairs and auto-restarts).",
+    "cluster_context": "Keep the cluster context caches in every replica: namespace defaults, named collector configs, "
+    "envFrom values (webhook/cluster/contextcache.py).",
+    "env_from_cache": "With cluster_context: cache the OTEL_* keys of ConfigMaps in traced namespaces, so envFrom "
+    "values win.",
     # Injection
     "sidecar_image": "The collector image of the sidecar.",
     "sidecar_image_pull_policy": "Always, IfNotPresent or Never.",
@@ -93,6 +97,7 @@ MEANINGS: dict[str, str] = {
     "restart_cooldown_seconds": "A workload the leader rolled is not rolled again for this long; doubles per restart.",
     "restart_cooldown_max_seconds": "The longest per-workload cool-down the doubling reaches.",
     "rollout_wait_seconds": "How long the leader waits for one rollout to finish before starting the next.",
+    "context_sync_seconds": "How long start-up waits for the cluster context caches before reporting ready.",
     # Timings of the serving process
     "cert_poll_seconds": "How often the server looks at its TLS files for a renewed certificate.",
     "gil_switch_interval_seconds": "GIL switch interval while spans are exported: the longest a request waits for it.",

@@ -18,6 +18,7 @@ import yaml
 from tests.conftest import RunningServer
 from tests.support import mutate_via_http
 from webhook.cli.main import main
+from webhook.core.documents import DocumentView
 from webhook.core.settings import InjectionSettings
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -56,20 +57,35 @@ def test_inject_matches_golden(
     assert rendered == golden.read_text(encoding="utf-8")
 
 
-POD_INPUTS = [p for p in INPUTS if [d.get("kind") for d in yaml.safe_load_all(p.read_text())] == ["Pod"]]
+#: Kinds that are the cluster context of the pods in one input (webhook.core.documents).
+CONTEXT_KINDS = {"Namespace", "ConfigMap"}
+
+
+def _single_pod(path: Path) -> bool:
+    kinds = [d.get("kind") for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    return kinds.count("Pod") == 1 and set(kinds) <= {"Pod", *CONTEXT_KINDS}
+
+
+POD_INPUTS = [p for p in INPUTS if _single_pod(p)]
 
 
 @pytest.mark.parametrize("path", POD_INPUTS, ids=[p.stem for p in POD_INPUTS])
 def test_mutate_matches_golden(
     path: Path, https_server: RunningServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The webhook's patch, applied to the pod, equals what ``inject`` wrote."""
+    """The webhook's patch, applied to the pod, equals what ``inject`` wrote. The input's
+    Namespace and ConfigMap documents are the webhook's cluster context too, as the informer
+    caches would hold them (the same :class:`DocumentView` the CLI builds)."""
     golden_settings = dataclasses.replace(https_server.state.injection, config_hash=SETTINGS.config_hash)
     monkeypatch.setattr(https_server.state.live, "_current", golden_settings)
-    pod = yaml.safe_load(path.read_text(encoding="utf-8"))
+    inputs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    view = DocumentView(inputs, injector_namespace=golden_settings.namespace)
+    monkeypatch.setattr(https_server.state, "context_provider", view.context_for)
+    (index,) = [i for i, d in enumerate(inputs) if d.get("kind") == "Pod"]
+    pod = inputs[index]
     patched, review = mutate_via_http(client, pod)
     warnings, documents = read_golden(GOLDEN / "output" / path.name)
-    assert patched == documents[0]
+    assert patched == documents[index]
     label = f"Pod/{pod['metadata'].get('name') or pod['metadata'].get('generateName')}: "
     assert review["response"].get("warnings", []) == [w.removeprefix(label) for w in warnings]
     assert review["response"]["allowed"] is True
@@ -101,5 +117,12 @@ def test_goldens_cover_the_required_cases() -> None:
         "overrides",
         "overrides-bad",
         "container-mode",
+        "namespace-defaults",
+        "namespace-defaults-deployment",
+        "collector-config-named",
+        "collector-config-namespace",
+        "collector-config-unknown",
+        "env-from-wins",
+        "env-from-attributes",
     }
     assert required <= {p.stem for p in INPUTS}

@@ -37,17 +37,21 @@ def build_app(settings: Settings) -> FastAPI:
     # One tracer provider for the admissions' spans and the controllers' (one export queue).
     provider = build_tracer_provider(switch_interval=settings.serving.gil_switch_interval_seconds)
     services: list[BackgroundService] = []
+    context = None
     if settings.needs_kubernetes:
-        services.append(
-            Controllers(
-                settings,
-                on_source_hash=live.use_config_hash,
-                metrics=RepairMetrics(metrics.registry),
-                injection=live.current,
-                tracer=controller_tracer(provider),
-            )
+        controllers = Controllers(
+            settings,
+            on_source_hash=live.use_config_hash,
+            metrics=RepairMetrics(metrics.registry),
+            injection=live.current,
+            tracer=controller_tracer(provider),
         )
-    return create_app(settings, live=live, services=services, app_metrics=metrics, tracer_provider=provider)
+        services.append(controllers)
+        # Admissions read the cluster context from the caches in memory, never the API.
+        context = controllers.context.context_for if controllers.context is not None else None
+    return create_app(
+        settings, live=live, services=services, app_metrics=metrics, tracer_provider=provider, context=context
+    )
 
 
 def app_from_environment() -> FastAPI:

@@ -201,6 +201,8 @@ def install(
         "KUBECONFIG": str(cp.kubeconfig),
         "POD_NAMESPACE": INJECTOR_NAMESPACE,
         "OTEL_INJECTOR_RECONCILE": "true",
+        # As the chart: namespace defaults, named collector configs and envFrom values.
+        "OTEL_INJECTOR_CLUSTER_CONTEXT": "true",
         "OTEL_INJECTOR_LOG_LEVEL": "INFO",
         "OTEL_SERVICE_NAME": "otel-injector",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",

@@ -247,6 +247,7 @@ def test_chart_versions_and_defaults_follow_the_code() -> None:
         "leaseDurationSeconds": cluster.lease_duration_seconds,
         "renewDeadlineSeconds": cluster.renew_deadline_seconds,
         "retryPeriodSeconds": cluster.retry_period_seconds,
+        "contextSyncSeconds": cluster.context_sync_seconds,
     }
 
 

@@ -47,6 +47,7 @@ from webhook.admission.review import (
 )
 from webhook.admission.tracerecord import with_admission_trace
 from webhook.core.bounds import clip
+from webhook.core.context import NO_CONTEXT, ContextProvider
 from webhook.core.decision import Reason, decide
 from webhook.core.injection import InjectionResult, mutate
 from webhook.core.patch import EMPTY, Patch, make_patch
@@ -65,11 +66,21 @@ class AdmissionHandler:
     """Answers admission reviews. Thread-safe: it keeps no per-request state.
 
     ``settings`` is a callable so a reconciler can swap in a new frozen
-    :class:`InjectionSettings` (say, a new config hash) without a restart."""
+    :class:`InjectionSettings` (say, a new config hash) without a restart.
 
-    def __init__(self, settings: Callable[[], InjectionSettings], metrics: Metrics) -> None:
+    ``context`` gives an injected pod its cluster context (namespace defaults, named
+    collector configs, ``envFrom`` values) from memory, never from an API call; ``None``:
+    no cluster view (:data:`~webhook.core.context.NO_CONTEXT`)."""
+
+    def __init__(
+        self,
+        settings: Callable[[], InjectionSettings],
+        metrics: Metrics,
+        context: ContextProvider | None = None,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._context = context
 
     def handle(self, body: bytes) -> bytes:
         """Answer one review. Raises :class:`BadReview` for a malformed body; any other
@@ -139,8 +150,12 @@ class AdmissionHandler:
         if not decision.inject:
             result = InjectionResult(pod=pod, decision=decision)
             return allowed(request, result.warnings), result, EMPTY
+        # Looked up only for a pod that is injected: a skipped pod costs nothing here.
+        context = self._context(pod, request.namespace) if self._context is not None else NO_CONTEXT
         # The body's size bounds the pod's: no need to serialize the pod again to weigh it.
-        result = mutate(pod, settings, namespace=request.namespace, decision=decision, pod_bytes=body_bytes)
+        result = mutate(
+            pod, settings, namespace=request.namespace, decision=decision, pod_bytes=body_bytes, context=context
+        )
         if phases is not None:
             phases.done("mutate")
         patch = make_patch(pod, result.pod)

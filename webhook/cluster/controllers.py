@@ -35,6 +35,7 @@ from opentelemetry.trace import Tracer
 
 from webhook.cluster.certkeeper import CertKeeper
 from webhook.cluster.client import Kube
+from webhook.cluster.contextcache import ContextCache
 from webhook.cluster.leader import AlwaysLeader, LeaderElector, LeaseTimings, identity
 from webhook.cluster.missing import SidecarWatch
 from webhook.cluster.owners import Owners
@@ -86,6 +87,8 @@ class Controllers:
         self.restarter: Restarter | None = None
         self.sidecar_watch: SidecarWatch | None = None
         self.metrics = metrics or RepairMetrics()
+        #: The cluster context caches (every replica): what admissions read instead of the API.
+        self.context: ContextCache | None = ContextCache(self.kube, settings) if settings.cluster_context else None
         self._stopped = threading.Event()
         timings = settings.cluster
         is_leader: Callable[[], bool] = AlwaysLeader().is_leader
@@ -108,6 +111,7 @@ class Controllers:
                 resync_seconds=timings.resync_seconds,
                 pod_grace_seconds=timings.pod_grace_seconds,
                 instance=self.identity,
+                context=self.context,
             )
         if settings.cert_mode == "self-managed":
             self.keeper = CertKeeper(self.kube, settings, is_leader=is_leader, interval=timings.cert_sync_seconds)
@@ -153,7 +157,10 @@ class Controllers:
     def start(self) -> None:
         """Start everything that is configured (daemon threads). Returns once the source
         config has been read (bounded by :data:`SOURCE_WAIT_SECONDS`): pods admitted before
-        that would record no config hash, and the app reports ready only after this."""
+        that would record no config hash, and the app reports ready only after this. The
+        cluster context caches are started first and waited for (``context_sync_seconds``)."""
+        if self.context is not None:
+            self.context.start()
         if self.reconciler is not None:
             self.reconciler.start()
         if self.keeper is not None:
@@ -191,5 +198,7 @@ class Controllers:
             self.keeper.stop(timeout)
         if self.leader is not None:
             self.leader.stop(release=True, timeout=timeout)
+        if self.context is not None:
+            self.context.stop(timeout)
         self.kube.close()
         log.info("controllers stopped", extra={"identity": self.identity})

@@ -68,9 +68,16 @@ class Informer:
         backoff: Backoff | None = None,
         watch_seconds: int | None = None,
         transform: Callable[[JSONDict], JSONDict] | None = None,
+        keep: Callable[[JSONDict], bool] | None = None,
     ) -> None:
         self.kube = kube
         self.transform = transform
+        #: Objects for which ``keep`` is false are not cached (as if deleted). When what it
+        #: accepts changes, call :meth:`relist` to pick up objects it refused before.
+        self.keep = keep
+        #: How many lists have been loaded so far (a consumer can wait for the next one).
+        self.lists = 0
+        self._relist_wanted = threading.Event()
         self.collection_path = collection_path
         self.name = name
         self.on_change = on_change
@@ -97,6 +104,14 @@ class Informer:
         with self._lock:
             return self._cache.get((namespace, name))
 
+    def relist(self) -> None:
+        """List again soon: ends the open watch; the loop then re-lists at once (no backoff)."""
+        self._relist_wanted.set()
+        close = self._close_stream
+        if close is not None:
+            with contextlib.suppress(Exception):  # the stream may already be closed
+                close()
+
     def start(self) -> None:
         """Run the list/watch loop in a daemon thread."""
         self._thread = threading.Thread(target=self.run, name=f"informer-{self.name}", daemon=True)
@@ -118,11 +133,13 @@ class Informer:
             try:
                 resource_version = self._relist()
                 self.backoff.reset()
-                while not self._stop.is_set():
+                while not self._stop.is_set() and not self._relist_wanted.is_set():
                     resource_version = self._watch(resource_version)
             except ApiError as err:
                 if self._stop.is_set():
                     break
+                if self._relist_wanted.is_set():
+                    continue  # relist() closed the watch on purpose
                 if err.gone:
                     log.info("watch %s expired (410 Gone); listing again", self.name)
                     continue
@@ -147,9 +164,12 @@ class Informer:
                 self._stop.wait(delay)
 
     def _relist(self) -> str:
+        self._relist_wanted.clear()
         items, resource_version = self.kube.list(
             self.collection_path, label_selector=self.label_selector, field_selector=self.field_selector
         )
+        if self.keep is not None:
+            items = [i for i in items if self.keep(i)]
         if self.transform is not None:
             items = [self.transform(i) for i in items]
         fresh = {object_key(i): i for i in items}
@@ -163,6 +183,7 @@ class Informer:
             if key not in fresh:
                 self._notify(obj, None)
         self.forbidden.clear()
+        self.lists += 1
         self.synced.set()
         return resource_version
 
@@ -182,6 +203,12 @@ class Informer:
         ):
             resource_version = resource_version_of(raw) or resource_version
             if kind == "BOOKMARK":
+                continue
+            if kind != "DELETED" and self.keep is not None and not self.keep(raw):
+                with self._lock:
+                    dropped = self._cache.pop(object_key(raw), None)
+                if dropped is not None:
+                    self._notify(dropped, None)
                 continue
             obj = self.transform(raw) if self.transform is not None else raw
             key = object_key(obj)

@@ -42,6 +42,7 @@ from collections.abc import Callable
 
 from webhook.cluster.backoff import Backoff
 from webhook.cluster.client import ApiError, Kube
+from webhook.cluster.contextcache import ContextCache
 from webhook.cluster.copies import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -60,6 +61,7 @@ from webhook.cluster.copies import (
     slim_pod,
 )
 from webhook.cluster.informer import Informer
+from webhook.cluster.namedcopies import NamedCopies
 from webhook.cluster.objects import JSONDict
 from webhook.cluster.paths import api_path, configmap_path
 from webhook.cluster.reconcilespans import traced_reconcile, traced_source_change
@@ -90,6 +92,7 @@ class Reconciler:
         resync_seconds: float = _DEFAULTS.resync_seconds,
         pod_grace_seconds: float = _DEFAULTS.pod_grace_seconds,
         instance: str = "",
+        context: ContextCache | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = settings.injection.namespace
@@ -133,7 +136,21 @@ class Reconciler:
             on_change=self._on_pod,
             transform=slim_pod,
         )
-        self.informers = (self.namespaces, self.source_informer, self.copies, self.pods)
+        self.informers: tuple[Informer, ...] = (self.namespaces, self.source_informer, self.copies, self.pods)
+        #: The named collector configs' copies (issue 12 §3), when the cluster context runs.
+        self.named: NamedCopies | None = None
+        if context is not None:
+            self.named = NamedCopies(
+                kube,
+                settings,
+                context=context,
+                namespaces=self.namespaces,
+                copies=self.copies,
+                queue=self.queue,
+                pod_grace_seconds=pod_grace_seconds,
+                instance=self.instance,
+            )
+            self.informers = (*self.informers, self.named.pods)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -180,6 +197,8 @@ class Reconciler:
             keys |= set(self._pods)
         for key in sorted(k for k in keys if k):
             self.queue.add(key)
+        if self.named is not None:
+            self.named.enqueue_all()
 
     # -- change handlers (informer threads) ---------------------------------------------
 
@@ -212,6 +231,8 @@ class Reconciler:
         metadata = obj.get("metadata") or {}
         if metadata.get("name") == self.config_map:
             self.queue.add(str(metadata.get("namespace") or ""))
+        elif self.named is not None:
+            self.named.on_copy(obj)
 
     def _on_pod(self, old: JSONDict | None, new: JSONDict | None) -> None:
         obj = new or old or {}
@@ -255,6 +276,8 @@ class Reconciler:
                 continue
             try:
                 traced_reconcile(self, key)  # self.reconcile(key), in its span
+                if self.named is not None:
+                    self.named.reconcile(key)  # in its own span
                 self._failures.pop(key, None)
             except ApiError as err:
                 delay = self._failures.setdefault(key, Backoff(1.0, 60.0)).next()

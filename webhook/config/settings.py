@@ -95,6 +95,12 @@ class Settings:
     repair_missing_sidecars: bool = False
     # Cluster-wide cap on the rollouts the leader starts (repairs and auto-restarts).
     max_restarts_per_minute: int = 2
+    # Keep the cluster context caches in every replica (webhook.cluster.contextcache):
+    # namespace defaults, named collector configs, envFrom values. Off: none of the three.
+    cluster_context: bool = False
+    # Within cluster_context: cache the OTEL_* keys of ConfigMaps in traced namespaces, so
+    # envFrom values win (one cluster-wide ConfigMap watch).
+    env_from_cache: bool = True
     injection: InjectionSettings = field(default_factory=InjectionSettings)
     # --- Timings (webhook.config.timings): controllers, then the serving process ---
     cluster: ClusterTimings = field(default_factory=ClusterTimings)
@@ -117,8 +123,9 @@ class Settings:
 
     @property
     def needs_kubernetes(self) -> bool:
-        """Whether the process talks to the Kubernetes API (reconciler or cert bootstrap)."""
-        return self.reconcile or self.cert_mode == "self-managed"
+        """Whether the process talks to the Kubernetes API (reconciler, cert bootstrap or
+        the cluster context caches)."""
+        return self.reconcile or self.cert_mode == "self-managed" or self.cluster_context
 
 
 _HINTS = typing.get_type_hints(Settings)

@@ -51,6 +51,9 @@ class ClusterTimings:
     restart_cooldown_max_seconds: float = 86400.0
     # How long the leader waits for one rollout to finish before it starts the next.
     rollout_wait_seconds: float = 120.0
+    # How long start-up waits for the cluster context caches' first lists before the app
+    # reports ready (webhook.cluster.contextcache); pods admitted before get a warning.
+    context_sync_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         _check_positive(self, zero_ok=("pod_grace_seconds",))

@@ -71,6 +71,7 @@ def inject_env(
     *,
     name: str | None = None,
     endpoint: AppEndpoint | None = None,
+    env_from: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[Notice]]:
     """Add our env vars to ``container`` in place (the caller passes a deep copy).
 
@@ -82,22 +83,39 @@ def inject_env(
     ``name`` is the container's name as copied into the values (the caller caps it);
     by default the container's own. ``endpoint`` is where an env-only pod exports; ``None``
     for the sidecar on ``localhost``.
+
+    ``env_from`` is what the container's ``envFrom`` ConfigMaps set
+    (:func:`webhook.core.envfrom.user_env`); those values win like the user's own ``env``
+    (issue 12 §7), which at run time overrides ``envFrom`` anyway:
+
+    * a variable set there is not added (service name, propagators, endpoint, protocol,
+      the downward-API helpers); an endpoint set there means no protocol is added, and a
+      protocol set there makes our endpoint follow it, as for ``env``;
+    * ``OTEL_RESOURCE_ATTRIBUTES`` set there gets an explicit entry
+      ``<our missing keys>,$(OTEL_RESOURCE_ATTRIBUTES)``: the kubelet expands the reference
+      to the ``envFrom`` value, so the ConfigMap's attributes stay live and come last,
+      where the SDKs let the last duplicate win: the user's keys win even if the ConfigMap
+      later gains one of ours. With none of ours missing, nothing is added. A
+      ``service.name`` there means no ``OTEL_SERVICE_NAME``, as for ``env``.
     """
     container_name = name if name is not None else str(container.get("name") or "")
     env: list[Any] = container.get("env") or []
     existing = {e.get("name"): i for i, e in enumerate(env) if isinstance(e, Mapping)}
+    from_env_from = env_from or {}
+    # Names the user defines either way; a dict only when envFrom adds any (the common pod has none).
+    defined: Mapping[Any, int] = existing if not from_env_from else {**existing, **dict.fromkeys(from_env_from, -1)}
     added: list[str] = []
     warnings: list[Notice] = []
     new: list[dict[str, Any]] = []
 
     def add(name: str, value: str) -> None:
-        if name not in existing:
+        if name not in defined:
             new.append({"name": name, "value": value})
             added.append(name)
 
-    url, protocol = _endpoint_and_protocol(env, existing, settings.app_otlp_protocol, endpoint)
+    url, protocol = _endpoint_and_protocol(env, existing, settings.app_otlp_protocol, endpoint, from_env_from)
     if url:
-        if endpoint is not None and endpoint.needs_node_ip and NODE_IP_ENV not in existing:
+        if endpoint is not None and endpoint.needs_node_ip and NODE_IP_ENV not in defined:
             # Before the endpoint that references it: the kubelet expands $(VAR) only from
             # variables defined earlier. A user's own OTEL_NODE_IP is earlier still (ours
             # are appended after the user's), and then theirs is the one used.
@@ -108,13 +126,24 @@ def inject_env(
     if protocol:
         add(PROTOCOL, protocol)
     position = existing.get(RESOURCE_ATTRIBUTES)
-    if not (position is not None and _has_service_name(env[position])):
+    user_attributes = env[position] if position is not None else None
+    if user_attributes is None and RESOURCE_ATTRIBUTES in from_env_from:
+        user_attributes = {"value": from_env_from[RESOURCE_ATTRIBUTES]}
+    if not (user_attributes is not None and _has_service_name(user_attributes)):
         add(SERVICE_NAME, service_name_for(identity, container_name))
     add(PROPAGATORS, settings.propagators)
 
     ours = _resource_attributes(identity, container_name, container.get("image"))
-    if position is None:
-        helpers = _helpers_for(ours, existing)
+    if position is None and RESOURCE_ATTRIBUTES in from_env_from:
+        missing = _missing_attributes(from_env_from[RESOURCE_ATTRIBUTES], ours)
+        helpers = _helpers_for(missing, defined)
+        new[0:0] = helpers
+        if missing:
+            value = f"{_format_attributes(missing)},$({RESOURCE_ATTRIBUTES})"
+            new.append({"name": RESOURCE_ATTRIBUTES, "value": value})
+            added.append(RESOURCE_ATTRIBUTES)
+    elif position is None:
+        helpers = _helpers_for(ours, defined)
         new[0:0] = helpers
         add(RESOURCE_ATTRIBUTES, _format_attributes(ours))
     else:
@@ -159,7 +188,11 @@ def inject_env(
 
 
 def _endpoint_and_protocol(
-    env: Sequence[Any], existing: Mapping[Any, int], default: OtlpProtocol, target: AppEndpoint | None
+    env: Sequence[Any],
+    existing: Mapping[Any, int],
+    default: OtlpProtocol,
+    target: AppEndpoint | None,
+    env_from: Mapping[str, str] | None = None,
 ) -> tuple[str | None, str | None]:
     """Endpoint and protocol to add, kept consistent with whatever the user already set.
 
@@ -167,11 +200,14 @@ def _endpoint_and_protocol(
     is; an unknown protocol gets no endpoint). If the user set only the endpoint, we add no
     protocol: we cannot know which one their endpoint speaks.
     """
-    has_endpoint, has_protocol = ENDPOINT in existing, PROTOCOL in existing
+    from_env_from = env_from or {}
+    has_endpoint = ENDPOINT in existing or ENDPOINT in from_env_from
+    has_protocol = PROTOCOL in existing or PROTOCOL in from_env_from
     if has_endpoint:
         return None, None
     if has_protocol:
-        user_protocol = env[existing[PROTOCOL]].get("value")
+        # The explicit env overrides envFrom at run time, so its value is the one in force.
+        user_protocol = env[existing[PROTOCOL]].get("value") if PROTOCOL in existing else from_env_from[PROTOCOL]
         if not isinstance(user_protocol, str) or user_protocol not in _ENDPOINT_FOR:
             return (target.url or None) if target is not None else None, None
         return (target.url_for(user_protocol) if target is not None else _ENDPOINT_FOR[user_protocol]), None

@@ -15,6 +15,7 @@ subtree is the same object on both sides.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,11 @@ from webhook.core.bounds import (
     json_size,
     may_exceed,
 )
+from webhook.core.collectorconfig import ConfigChoice, choose_collector_config
+from webhook.core.context import COLLECTOR_CONFIG_LABEL, NO_CONTEXT, ClusterContext
 from webhook.core.decision import INJECT, Decision, Reason, decide
+from webhook.core.envfrom import EnvFromReport, user_env
+from webhook.core.namespacedefaults import mark_inherited, with_namespace_defaults
 from webhook.core.overrides import Notice, PodOverrides, read_overrides
 from webhook.core.resource import read_pod_resource
 from webhook.core.settings import ENV_ONLY, InjectionMode, InjectionSettings
@@ -92,13 +97,16 @@ def inject_pod(
     namespace: str,
     operation: str = "CREATE",
     workload: Workload | None = None,
+    context: ClusterContext = NO_CONTEXT,
 ) -> InjectionResult:
     """Decide, and if the pod qualifies, add the sidecar, its volume, the app env and the
     status annotation; for an env-only pod (``sidecar-mode: none``, :mod:`webhook.core.endpoint`)
     only the env and the status annotation.
 
     ``workload`` names the owner when the caller knows it (the CLI injecting a Deployment's
-    template); otherwise it is inferred from the pod. Raises nothing, whatever the pod: a
+    template); otherwise it is inferred from the pod. ``context`` is what is known of the
+    cluster (:class:`~webhook.core.context.ClusterContext`: namespace defaults, named
+    collector configs, ``envFrom`` ConfigMaps); by default nothing. Raises nothing, whatever the pod: a
     field of the wrong type leaves the pod as it is with the reason ``malformed`` (see
     :mod:`webhook.core.shape`), a pod too large to store with the reason ``too-large``.
     """
@@ -108,7 +116,7 @@ def inject_pod(
     decision = decide(pod, namespace=namespace, operation=operation, settings=settings)
     if not decision.inject:
         return InjectionResult(pod=pod, decision=decision)
-    return mutate(pod, settings, namespace=namespace, workload=workload, decision=decision)
+    return mutate(pod, settings, namespace=namespace, workload=workload, decision=decision, context=context)
 
 
 def mutate(
@@ -119,6 +127,7 @@ def mutate(
     workload: Workload | None = None,
     decision: Decision = INJECT,
     pod_bytes: int | None = None,
+    context: ClusterContext = NO_CONTEXT,
 ) -> InjectionResult:
     """The mutation alone, for a well-shaped pod (:mod:`webhook.core.shape`) that
     :func:`~webhook.core.decision.decide` said to inject.
@@ -134,7 +143,15 @@ def mutate(
     returned as it is with the reason ``too-large``.
     """
     try:
-        return _mutate(pod, settings, namespace=namespace, workload=workload, decision=decision, pod_bytes=pod_bytes)
+        return _mutate(
+            pod,
+            settings,
+            namespace=namespace,
+            workload=workload,
+            decision=decision,
+            pod_bytes=pod_bytes,
+            context=context,
+        )
     except OverBudget as over:
         why = f"too large: with it the pod would be over {over.size:,} bytes, more than the {over.limit:,} "
         why += "the apiserver can store" if over.limit == MAX_INJECTED_POD_BYTES else "bytes of annotations allowed"
@@ -153,6 +170,7 @@ def _mutate(
     workload: Workload | None,
     decision: Decision,
     pod_bytes: int | None,
+    context: ClusterContext = NO_CONTEXT,
 ) -> InjectionResult:
     size = json_size(pod) if pod_bytes is None else pod_bytes
     budget = Budget(size)
@@ -175,8 +193,15 @@ def _mutate(
         raise OverBudget(existing_annotations, MAX_ANNOTATIONS_BYTES)
 
     app_names = [c.get("name") or "" for c in app_containers]
-    overrides, override_notices = read_overrides(annotations, settings, app_names)
-    notices.extend(override_notices)
+    # Namespace defaults under the pod's own annotations (issue 12 §4), then the named config (§3).
+    effective, inherited = with_namespace_defaults(annotations, context.namespace_annotations)
+    overrides, override_notices = read_overrides(effective, settings, app_names)
+    choice, choice_notices = choose_collector_config(effective, context.collector_configs, settings)
+    override_notices.extend(choice_notices)
+    notices.extend(mark_inherited(override_notices, inherited, namespace) if inherited else override_notices)
+    notices.extend(context.notices)
+    if choice is not None:
+        overrides = dataclasses.replace(overrides, config_map=choice.config_map)
 
     owner = workload if workload is not None else infer_workload(pod)
     if owner is not None and len(owner.name) > MAX_NAME_LENGTH:
@@ -209,6 +234,7 @@ def _mutate(
         )
     selected = set(overrides.containers) if overrides.containers is not None else set(app_names)
     env_added: dict[str, tuple[str, ...]] = {}
+    env_from = EnvFromReport()
     long_names = 0
     for container, name in zip(app_containers, app_names, strict=True):
         if name not in selected:
@@ -218,7 +244,10 @@ def _mutate(
             long_names += 1
             copied_name = cap(name, MAX_LABEL_LENGTH)
         before = list(container.get("env") or ()) if weigh else []  # inject_env changes it in place
-        added, env_notices = inject_env(container, identity, settings, name=copied_name, endpoint=overrides.endpoint)
+        from_env_from = user_env(container, context.config_maps, env_from, name=copied_name)
+        added, env_notices = inject_env(
+            container, identity, settings, name=copied_name, endpoint=overrides.endpoint, env_from=from_env_from
+        )
         notices.extend(env_notices)
         if added:
             env_added[copied_name] = tuple(added)
@@ -226,8 +255,9 @@ def _mutate(
                 budget.spend(_growth(before, container["env"]))
     if long_names:
         notices.append(_capped_names(long_names, MAX_LABEL_LENGTH))
+    notices.extend(env_from.notices(context.where))
 
-    status = status_annotation(overrides, settings, env_added)
+    status = status_annotation(overrides, settings, env_added, choice=choice)
     with_status = existing_annotations + len(names.STATUS_ANNOTATION) + len(status)
     if overrides.endpoint is not None:  # env only: no sidecar, no volume
         if weigh:
@@ -260,6 +290,9 @@ def _mutate(
     spec["volumes"] = [*(spec.get("volumes") or []), volume]
 
     metadata["annotations"] = {**annotations, names.STATUS_ANNOTATION: status}
+    if choice is not None:
+        # The reconciler's pod watch selects on this label (webhook.core.collectorconfig).
+        metadata["labels"] = {**labels, COLLECTOR_CONFIG_LABEL: choice.name}
     return InjectionResult(
         pod=new,
         decision=decision,
@@ -322,6 +355,8 @@ def status_annotation(
     overrides: PodOverrides,
     settings: InjectionSettings,
     env_added: Mapping[str, tuple[str, ...]],
+    *,
+    choice: ConfigChoice | None = None,
 ) -> str:
     """The ``otel-injector.io/status`` value (:class:`~webhook.core.status.Status`): what
     was added and with which version, config and image, so ``stale`` can compare it later.
@@ -338,7 +373,7 @@ def status_annotation(
         ).to_annotation()
     return Status(
         version=__version__,
-        config_hash=settings.config_hash,
+        config_hash=choice.config_hash if choice is not None else settings.config_hash,
         config_map=overrides.config_map,
         image=overrides.image,
         mode=overrides.sidecar_mode,
@@ -348,4 +383,5 @@ def status_annotation(
         # pods with many containers (annotations share a 256 KiB budget).
         env=env,
         env_containers=tuple(sorted(env_added)),
+        collector_config=choice.name if choice is not None else "",
     ).to_annotation()

@@ -20,6 +20,7 @@ from typing import Any
 
 from webhook.core import names
 from webhook.core.bounds import shown
+from webhook.core.documents import DocumentView
 from webhook.core.injection import inject_pod
 from webhook.core.patch import apply_patch, make_patch
 from webhook.core.resource import ANNOTATION_PREFIX as RESOURCE_PREFIX
@@ -47,17 +48,21 @@ def inject_yaml(text: str, settings: InjectionSettings, namespace: str | None = 
     """Inject every pod spec in ``text``; returns the new YAML and a report.
 
     ``namespace`` overrides each object's own ``metadata.namespace`` (default ``default``),
-    which matters for the system-namespace rule and the resource attributes."""
+    which matters for the system-namespace rule and the resource attributes. The input's
+    Namespace and ConfigMap documents are its cluster context
+    (:class:`~webhook.core.documents.DocumentView`): namespace defaults, named collector
+    configs and ``envFrom`` sources."""
     try:
         documents = load_documents(text)
     except YamlError as err:
         raise ManifestError(str(err)) from None
     report = InjectReport()
     output = []
+    view = DocumentView(documents, injector_namespace=settings.namespace, namespace=namespace)
     for document in documents:
         if document is None:
             continue
-        _inject_object(document, settings, namespace, report)
+        _inject_object(document, settings, namespace, report, view)
         output.append(document)
     try:
         rendered = dump_documents(output)
@@ -66,13 +71,15 @@ def inject_yaml(text: str, settings: InjectionSettings, namespace: str | None = 
     return rendered, report
 
 
-def _inject_object(obj: Any, settings: InjectionSettings, namespace: str | None, report: InjectReport) -> None:
+def _inject_object(
+    obj: Any, settings: InjectionSettings, namespace: str | None, report: InjectReport, view: DocumentView
+) -> None:
     if not isinstance(obj, dict):
         return
     kind = obj.get("kind")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
         for item in obj["items"]:
-            _inject_object(item, settings, namespace, report)
+            _inject_object(item, settings, namespace, report, view)
         return
     raw_metadata = obj.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
@@ -82,11 +89,13 @@ def _inject_object(obj: Any, settings: InjectionSettings, namespace: str | None,
         ns = "default"
     label = f"{shown(kind, 63)}/{name}"
     if kind == "Pod":
-        _inject_in_place(obj, obj, settings, namespace=str(ns), workload=None, label=label, report=report)
+        _inject_in_place(obj, obj, settings, namespace=str(ns), workload=None, label=label, report=report, view=view)
         return
     for template, workload in _templates(obj, kind, name):
         _warn_misplaced(metadata, template, label, report)
-        _inject_in_place(template, None, settings, namespace=str(ns), workload=workload, label=label, report=report)
+        _inject_in_place(
+            template, None, settings, namespace=str(ns), workload=workload, label=label, report=report, view=view
+        )
 
 
 def _templates(obj: dict[str, Any], kind: Any, name: str) -> Iterator[tuple[dict[str, Any], Workload]]:
@@ -111,6 +120,7 @@ def _inject_in_place(
     workload: Workload | None,
     label: str,
     report: InjectReport,
+    view: DocumentView,
 ) -> None:
     """Inject ``pod`` (or the pod template ``target``) and write the result into ``target``.
 
@@ -121,7 +131,8 @@ def _inject_in_place(
     that would copy every pod once more on the admission path, and the apiserver applies
     it anyway."""
     as_pod = pod if pod is not None else {"metadata": target.get("metadata") or {}, "spec": target.get("spec") or {}}
-    result = inject_pod(as_pod, settings, namespace=namespace, workload=workload)
+    context = view.context_for(as_pod, namespace)
+    result = inject_pod(as_pod, settings, namespace=namespace, workload=workload, context=context)
     for warning in result.warnings:
         report.messages.append(f"{label}: {warning}")
     if not result.injected:

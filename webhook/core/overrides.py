@@ -29,6 +29,8 @@ IMAGE = names.ANNOTATION_PREFIX + "image"
 CONFIG = names.ANNOTATION_PREFIX + "config"
 CONTAINERS = names.ANNOTATION_PREFIX + "containers"
 ENDPOINT = names.ANNOTATION_PREFIX + "endpoint"
+# A named managed collector config (issue 12 §3); read by webhook.core.collectorconfig.
+COLLECTOR_CONFIG = names.ANNOTATION_PREFIX + "collector-config"
 
 OVERRIDE_ANNOTATIONS = (
     SERVICE_NAME,
@@ -41,6 +43,7 @@ OVERRIDE_ANNOTATIONS = (
     CONFIG,
     CONTAINERS,
     ENDPOINT,
+    COLLECTOR_CONFIG,
 )
 # Annotations under our prefix that are not overrides but are still ours.
 _KNOWN_OTHER = (names.STATUS_ANNOTATION, names.MANAGED_ANNOTATION)

@@ -58,6 +58,9 @@ class Status:
     env_containers: tuple[str, ...] = ()
     #: Where an env-only pod exports: "node" or a URL ("" with a sidecar).
     endpoint: str = ""
+    #: The named collector config the pod uses (issue 12 §3); "" for the default config
+    #: or a user-managed one. Written only when set.
+    collector_config: str = ""
 
     def to_annotation(self) -> str:
         """The annotation value: compact JSON with sorted keys."""
@@ -80,6 +83,8 @@ class Status:
             record[_SIDECAR_FIELDS.get(self.mode, "containers")] = list(self.sidecars)
         if self.endpoint:
             record["endpoint"] = self.endpoint
+        if self.collector_config:
+            record["collectorConfig"] = self.collector_config
         return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -110,6 +115,7 @@ class Status:
             env=_names(record.get("env")),
             env_containers=_names(record.get("envContainers")),
             endpoint=_text(record.get("endpoint")),
+            collector_config=_text(record.get("collectorConfig")),
         )
 
     @property

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request, Response
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -30,6 +30,7 @@ from webhook import __version__
 from webhook.admission.handler import AdmissionHandler
 from webhook.config.live import LiveInjection
 from webhook.config.settings import Settings, describe_settings
+from webhook.core.context import NO_CONTEXT, ClusterContext, ContextProvider
 from webhook.core.settings import InjectionSettings
 from webhook.http import limits
 from webhook.http.admitroute import AdmissionRoute, error_body
@@ -65,6 +66,13 @@ class AppState:
         self.live = live
         self.metrics = metrics
         self.ready = False
+        #: Gives each injected pod its cluster context (the informer caches); None: no cluster view.
+        self.context_provider: ContextProvider | None = None
+
+    def context_for(self, pod: Mapping[str, Any], namespace: str) -> ClusterContext:
+        """The cluster context of a pod about to be injected (no I/O)."""
+        provider = self.context_provider
+        return provider(pod, namespace) if provider is not None else NO_CONTEXT
 
     @property
     def injection(self) -> InjectionSettings:
@@ -80,6 +88,7 @@ def create_app(
     live: LiveInjection | None = None,
     services: Sequence[BackgroundService] = (),
     app_metrics: Metrics | None = None,
+    context: ContextProvider | None = None,
 ) -> FastAPI:
     """Build the ASGI app.
 
@@ -87,6 +96,7 @@ def create_app(
     (``span_processor`` lets tests capture spans in memory). Admissions use ``live``'s
     current settings (default: ``settings.injection``, fixed). ``app_metrics`` lets the
     composition root share the registry with the controllers (default: a new one).
+    ``context`` gives each injected pod its cluster context (default: none).
 
     Lifespan: start every service, then report ready; on shutdown, once uvicorn has
     stopped serving, report not ready, stop every service (the controllers release their
@@ -111,7 +121,8 @@ def create_app(
     )
     # The certificate's expiry and readiness, for the chart's alerts (read at each scrape).
     state.metrics.registry.register(ServingCollector(settings.tls_cert, lambda: state.ready))
-    handler = AdmissionHandler(state.live.current, state.metrics)
+    state.context_provider = context
+    handler = AdmissionHandler(state.live.current, state.metrics, context=state.context_for)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -241,3 +241,31 @@ def test_transform_trims_and_a_failing_handler_does_not_stop_it(stub: StubApi) -
         informer.stop()
     assert seen == [{"metadata": cm("a", "1")["metadata"]}, {"metadata": cm("b", "11")["metadata"]}]
     assert "data" not in (informer.get("shop", "a") or {})
+
+
+def test_keep_refuses_objects_and_relist_lists_again_without_backoff(stub: StubApi) -> None:
+    script, events = Scripted(stub), Events()
+    wanted = {"a"}
+    script.lists.put(listing("10", cm("a", "1"), cm("b", "2")))
+    first = Watch()
+    script.watches.put(first)
+    informer = make(stub, events, keep=lambda obj: obj["metadata"]["name"] in wanted)
+    informer.start()
+    try:
+        assert informer.synced.wait(5)
+        assert first.opened.wait(5)
+        assert [i["metadata"]["name"] for i in informer.items()] == ["a"]
+        first.send("MODIFIED", cm("b", "11"))  # still refused: not cached, not reported
+        first.send("MODIFIED", cm("c", "12"))
+        wanted.discard("a")
+        first.send("MODIFIED", cm("a", "13"))  # refused now: reported as gone
+        wait_until("a dropped", lambda: informer.get("shop", "a") is None)
+        assert changes_of(events) == [(None, "a@1"), ("a@1", None)]
+        wanted.add("b")
+        script.lists.put(listing("20", cm("a", "13"), cm("b", "11")))
+        script.watches.put(Watch())
+        informer.relist()
+        wait_until("the second list", lambda: informer.lists == 2)
+        assert [i["metadata"]["name"] for i in informer.items()] == ["b"]
+    finally:
+        informer.stop()

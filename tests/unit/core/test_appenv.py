@@ -387,3 +387,57 @@ def test_instance_id_brings_its_pod_name_helper_even_when_the_user_set_k8s_pod_n
     order = names_of(container)
     assert order.index("OTEL_RESOURCE_ATTRIBUTES_POD_NAME") < order.index("OTEL_RESOURCE_ATTRIBUTES")
     assert instance_id("shop", "app") in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]
+
+
+# -- envFrom values win (issue 12 §7) -----------------------------------------------------
+
+
+def _env_from_case(env_from: dict[str, str], env: list[dict[str, str]] | None = None) -> dict[str, str]:
+    from webhook.core.appenv import PodIdentity, inject_env
+    from webhook.core.settings import InjectionSettings
+
+    container: dict[str, object] = {"name": "app", "env": list(env or [])}
+    inject_env(container, PodIdentity("shop", None, None), InjectionSettings(), env_from=env_from)
+    return {e["name"]: e.get("value") for e in container["env"]}  # type: ignore[attr-defined]
+
+
+def test_env_from_endpoint_means_no_endpoint_and_no_protocol() -> None:
+    env = _env_from_case({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4318"})
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL" not in env
+
+
+def test_explicit_protocol_beats_the_env_from_one_for_our_endpoint() -> None:
+    env = _env_from_case(
+        {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, [{"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/protobuf"}]
+    )
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
+
+
+def test_env_from_attributes_come_last_through_a_reference() -> None:
+    env = _env_from_case({"OTEL_RESOURCE_ATTRIBUTES": "k8s.namespace.name=eu,team=a"})
+    value = env["OTEL_RESOURCE_ATTRIBUTES"]
+    assert value.endswith(",$(OTEL_RESOURCE_ATTRIBUTES)")
+    assert "k8s.namespace.name" not in value  # the user's key: not repeated
+    assert "k8s.container.name=app" in value
+    names_in_order = list(env)
+    assert names_in_order.index("OTEL_RESOURCE_ATTRIBUTES_POD_NAME") < names_in_order.index("OTEL_RESOURCE_ATTRIBUTES")
+
+
+def test_env_from_attributes_with_all_our_keys_add_nothing() -> None:
+    ours = "k8s.namespace.name=a,k8s.pod.name=b,k8s.pod.uid=c,k8s.node.name=d,k8s.container.name=e"
+    ours += ",service.instance.id=f"
+    env = _env_from_case({"OTEL_RESOURCE_ATTRIBUTES": ours})
+    assert "OTEL_RESOURCE_ATTRIBUTES" not in env
+    assert "OTEL_RESOURCE_ATTRIBUTES_POD_NAME" not in env
+
+
+def test_an_env_from_helper_is_the_users() -> None:
+    env = _env_from_case({"OTEL_RESOURCE_ATTRIBUTES_POD_NAME": "fixed"})
+    assert "OTEL_RESOURCE_ATTRIBUTES_POD_NAME" not in env
+    assert "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]
+
+
+def test_a_service_name_in_env_from_attributes_means_no_service_name() -> None:
+    env = _env_from_case({"OTEL_RESOURCE_ATTRIBUTES": "service.name=theirs"})
+    assert "OTEL_SERVICE_NAME" not in env

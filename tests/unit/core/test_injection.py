@@ -504,3 +504,70 @@ def test_conventions_attributes_on_a_deployment_pod() -> None:
     assert attrs["service.namespace"] == "shop-suite"
     assert attrs["service.version"] == "1"
     assert attrs["service.instance.id"] == "shop.$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME).app"
+
+
+# -- the cluster context (issue 12 §3, §4, §7) --------------------------------------------
+
+
+def _ctx_env(result: Any, container: int = 0) -> dict[str, Any]:
+    return {e["name"]: e.get("value") for e in result.pod["spec"]["containers"][container].get("env", [])}
+
+
+def test_namespace_defaults_apply_and_the_pod_wins() -> None:
+    from webhook.core.context import ClusterContext
+
+    pod = make_pod()
+    pod["metadata"]["annotations"] = {overrides.MEMORY_LIMIT: "384Mi"}
+    context = ClusterContext(namespace_annotations={overrides.MEMORY_LIMIT: "512Mi", overrides.CPU_LIMIT: "2"})
+    result = inject_pod(pod, SETTINGS, namespace="shop", context=context)
+    sidecar = result.pod["spec"]["initContainers"][0]
+    assert sidecar["resources"]["limits"] == {"cpu": "2", "memory": "384Mi"}
+    assert "annotations" not in pod["metadata"] or overrides.CPU_LIMIT not in pod["metadata"]["annotations"]
+
+
+def test_a_named_config_is_mounted_recorded_and_labelled() -> None:
+    from webhook.core.context import COLLECTOR_CONFIG_LABEL, ClusterContext
+    from webhook.core.status import Status
+
+    context = ClusterContext(
+        namespace_annotations={"otel-injector.io/collector-config": "team-a"}, collector_configs={"team-a": "feed"}
+    )
+    result = inject_pod(make_pod(), SETTINGS, namespace="shop", context=context)
+    assert result.notices == ()
+    metadata = result.pod["metadata"]
+    assert metadata["labels"][COLLECTOR_CONFIG_LABEL] == "team-a"
+    status = Status.parse(metadata["annotations"][names.STATUS_ANNOTATION])
+    assert status is not None
+    assert (status.config_hash, status.config_map, status.collector_config) == (
+        "feed",
+        "otel-collector-sidecar-team-a",
+        "team-a",
+    )
+    (volume,) = result.pod["spec"]["volumes"]
+    assert volume["configMap"]["name"] == "otel-collector-sidecar-team-a"
+
+
+def test_env_from_values_win_and_context_notices_are_warnings() -> None:
+    from webhook.core.context import ClusterContext
+    from webhook.core.overrides import Notice
+
+    pod = make_pod()
+    pod["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "otel"}}]
+    context = ClusterContext(
+        config_maps={"otel": {"OTEL_SERVICE_NAME": "mine", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}},
+        notices=(Notice("context-syncing", "not synced"),),
+    )
+    result = inject_pod(pod, SETTINGS, namespace="shop", context=context)
+    env = _ctx_env(result)
+    assert "OTEL_SERVICE_NAME" not in env
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL" not in env
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4317"
+    assert "otel-injector: not synced" in result.warnings
+
+
+def test_the_default_context_keeps_the_old_behaviour_for_env_from() -> None:
+    pod = make_pod()
+    pod["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "otel"}}]
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    assert "OTEL_SERVICE_NAME" in _ctx_env(result)
+    assert result.notices == ()

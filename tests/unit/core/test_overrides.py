@@ -182,7 +182,7 @@ def test_unknown_prefixed_annotation_gives_notice() -> None:
     assert len(notices) == 1
     assert notices[0].reason == "unknown-annotation"
     assert notices[0].message.startswith("otel-injector.io/foo: unknown annotation, ignored (known: service-name, ")
-    assert notices[0].message.endswith("config, containers, endpoint)")
+    assert notices[0].message.endswith("config, containers, endpoint, collector-config)")
 
 
 def test_containers_subset_with_unknown_names() -> None:

@@ -82,3 +82,13 @@ def test_older_records_parse_as_before_without_an_endpoint() -> None:
     assert RECORD.endpoint == ""
     assert not RECORD.env_only
     assert '"endpoint"' not in RECORD.to_annotation()  # the bytes of sidecar records are unchanged
+
+
+def test_the_named_collector_config_round_trips_and_is_written_only_when_set() -> None:
+    from webhook.core.status import Status
+
+    assert "collectorConfig" not in Status(mode="native").to_annotation()
+    record = Status(mode="native", collector_config="team-a").to_annotation()
+    parsed = Status.parse(record)
+    assert parsed is not None
+    assert parsed.collector_config == "team-a"
