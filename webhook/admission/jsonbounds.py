@@ -67,12 +67,79 @@ def nesting_depth(body: bytes) -> int:
 
 
 def nested_deeper_than(body: bytes, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``body`` nests deeper than ``limit``; see :func:`nesting_depth`."""
-    # It cannot nest deeper than it opens: a typical pod opens a few dozen, and two
-    # ``count`` calls cost a fraction of a microsecond where the scan costs about ten.
-    if body.count(b"[") + body.count(b"{") <= limit:
+    """Whether ``body`` nests deeper than ``limit``: the same answer as
+    ``nesting_depth(body) > limit`` on every input, found by peeling (see
+    :func:`_peeled_within`) whenever the body's structure is small enough."""
+    if _peeled_within(body, limit):
         return False
     return nesting_depth(body) > limit
+
+
+#: Structure left after peeling may be at most this long, so that peeling ``limit`` times
+#: copies at most ``limit`` x 64 KiB (a few ms); larger structures take the exact scan.
+_PEEL_BYTES = 64 * 1024
+#: Bodies with more backslashes than this lose their escapes by ``replace``, not by the
+#: loop over the pieces between backslashes (a Python loop, so bounded here).
+_SPLIT_ESCAPES = 4096
+# Every bracket becomes a square one (depth does not care which kind).
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_QUOTE = ord('"')
+
+
+def _peeled_within(body: bytes, limit: int) -> bool:
+    """True when ``body`` nests at most ``limit`` deep; False when this cannot tell cheaply
+    (a large structure, a deeper one, or unbalanced brackets: invalid JSON), so that the
+    exact scan must.
+
+    Why: the scan's per-bracket ``accumulate`` and per-string ``split`` are Python-speed
+    work, a third of decoding a typical or already-injected review. Peeling is ``bytes``
+    methods on a small skeleton:
+
+    1. Escapes go first, so that every quote left delimits a string. A pod has a few
+       (``managedFields`` keys hold escaped quotes), and ``replace`` scans the whole body for each
+       kind; splitting at the backslashes (``memchr``) and dropping each escaped quote
+       and backslash costs a small fraction of that.
+    2. ``translate`` keeps only quotes and brackets, all brackets made square.
+    3. ``replace(b'""', b"")`` drops the empty strings (nearly all a pod's strings, now):
+       removing two adjacent quotes keeps every other quote's parity, so what is inside a
+       string stays inside. The few strings that hold brackets (a JSON annotation) go by
+       splitting at the quotes.
+    4. What is left is brackets, and each ``replace(b"[]", b"")`` removes exactly one
+       level of every branch: a balanced sequence is gone after as many passes as it
+       nests deep.
+
+    Measured with thread CPU time (timeit, min of 7), shared 2-core machine under load:
+    typical review 77 -> 30 us, already-injected 112 -> 49 us, large 1,658 -> 710 us."""
+    if 0 < body.count(b"\\") <= _SPLIT_ESCAPES:
+        pieces = body.split(b"\\")
+        kept = [pieces[0]]
+        index = 1
+        while index < len(pieces):
+            piece = pieces[index]
+            if piece:  # this backslash escapes the piece's first character, which matters if a quote
+                kept.append(piece[1:] if piece[0] == _QUOTE else piece)
+                index += 1
+            else:  # it escapes the next backslash, and the piece after that is plain text
+                if index + 1 < len(pieces):
+                    kept.append(pieces[index + 1])
+                index += 2
+        body = b"".join(kept)
+    elif b"\\" in body:
+        # After these two replaces every remaining quote delimits a string, as in the scan.
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = body.translate(_SQUARE, _NOT_STRUCTURE).replace(b'""', b"")
+    if len(skeleton) > _PEEL_BYTES:
+        return False
+    if b'"' in skeleton:
+        skeleton = b"".join(skeleton.split(b'"')[0::2])
+    for _ in range(limit + 1):
+        if not skeleton:
+            return True
+        peeled = skeleton.replace(b"[]", b"")
+        if len(peeled) == len(skeleton):
+            return False  # unbalanced: the scan gives its number
+        skeleton = peeled
+    return False  # deeper than the limit
 
 
 def value_count(body: bytes) -> int:

@@ -71,3 +71,16 @@ def test_depth_is_exact_across_the_scan_s_chunks() -> None:
     body = orjson.dumps({"a": value, "z": [[["]" * 70_000]]]})
     assert len(body) > 4 * 64 * 1024
     assert nesting_depth(body) == depth_of(orjson.loads(body))
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(0, 6))
+def test_peeling_answers_as_the_scan_does(value: Any, limit: int) -> None:
+    body = orjson.dumps(value)
+    assert nested_deeper_than(body, limit) == (nesting_depth(body) > limit)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40).map(lambda raw: bytes(b'[]{}"\\ab'[c % 8] for c in raw)), st.integers(0, 4))
+def test_peeling_answers_as_the_scan_does_on_invalid_json_too(body: bytes, limit: int) -> None:
+    assert nested_deeper_than(body, limit) == (nesting_depth(body) > limit)
