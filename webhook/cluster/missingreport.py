@@ -11,25 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from webhook.cluster.stale import StaleWorkload
+from webhook.cluster.stale import StaleWorkload, workload_documents, workload_lines
 from webhook.core import names
 
 
 def render_missing_text(workloads: Sequence[StaleWorkload], *, restart: bool) -> str:
     """The human-readable report."""
-    lines = []
-    for w in workloads:
-        head = f"{w.kind} {w.namespace}/{w.name}: {len(w.pods)} pod(s) without the {names.CONTAINER_NAME} sidecar"
-        if w.restarted:
-            head += "; restarted"
-        elif w.error:
-            head += f"; restart failed: {w.error}"
-        elif w.restartable and not restart:
-            head += "; roll it with --restart"
-        elif not w.restartable:
-            head += f"; {w.note}"
-        lines.append(head)
-        lines.extend(f"  {p.name}: {'; '.join(p.reasons)}" for p in w.pods)
+    lines = workload_lines(workloads, what=f"pod(s) without the {names.CONTAINER_NAME} sidecar", restart=restart)
     total = sum(len(w.pods) for w in workloads)
     if workloads:
         lines.append(f"{total} pod(s) missing the sidecar in {len(workloads)} workload(s)")
@@ -42,18 +30,6 @@ def render_missing_json(workloads: Sequence[StaleWorkload]) -> str:
     """The ``-o json`` report."""
     document = {
         "missingPods": sum(len(w.pods) for w in workloads),
-        "workloads": [
-            {
-                "namespace": w.namespace,
-                "kind": w.kind,
-                "name": w.name,
-                "restartable": w.restartable,
-                "restarted": w.restarted,
-                **({"error": w.error} if w.error else {}),
-                **({"note": w.note} if w.note else {}),
-                "pods": [{"name": p.name, "reasons": list(p.reasons)} for p in w.pods],
-            }
-            for w in workloads
-        ],
+        "workloads": workload_documents(workloads),
     }
     return json.dumps(document, indent=2) + "\n"

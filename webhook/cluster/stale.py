@@ -199,19 +199,12 @@ def exit_code(workloads: Sequence[StaleWorkload], *, restart: bool) -> int:
     return 0 if all(w.restarted for w in workloads) else EXIT_STALE
 
 
-def render_text(
-    workloads: Sequence[StaleWorkload],
-    *,
-    current_hash: str,
-    image: str,
-    restart: bool,
-    collector_configs: Mapping[str, str] | None = None,
-) -> str:
-    """The human-readable report; ``collector_configs`` (name -> hash), when known and
-    any, are named in its last line."""
+def workload_lines(workloads: Sequence[StaleWorkload], *, what: str, restart: bool) -> list[str]:
+    """Each workload's line (``<what>`` counted, what was or can be done) and its pods' lines,
+    for this report and ``stale --missing``'s (:mod:`webhook.cluster.missingreport`)."""
     lines = []
     for w in workloads:
-        head = f"{w.kind} {w.namespace}/{w.name}: {len(w.pods)} stale pod(s)"
+        head = f"{w.kind} {w.namespace}/{w.name}: {len(w.pods)} {what}"
         if w.restarted:
             head += "; restarted"
         elif w.error:
@@ -222,6 +215,37 @@ def render_text(
             head += f"; {w.note}"
         lines.append(head)
         lines.extend(f"  {p.name}: {'; '.join(p.reasons)}" for p in w.pods)
+    return lines
+
+
+def workload_documents(workloads: Sequence[StaleWorkload]) -> list[dict[str, Any]]:
+    """The ``workloads`` list of the JSON reports (this one and ``stale --missing``'s)."""
+    return [
+        {
+            "namespace": w.namespace,
+            "kind": w.kind,
+            "name": w.name,
+            "restartable": w.restartable,
+            "restarted": w.restarted,
+            **({"error": w.error} if w.error else {}),
+            **({"note": w.note} if w.note else {}),
+            "pods": [{"name": p.name, "reasons": list(p.reasons)} for p in w.pods],
+        }
+        for w in workloads
+    ]
+
+
+def render_text(
+    workloads: Sequence[StaleWorkload],
+    *,
+    current_hash: str,
+    image: str,
+    restart: bool,
+    collector_configs: Mapping[str, str] | None = None,
+) -> str:
+    """The human-readable report; ``collector_configs`` (name -> hash), when known and
+    any, are named in its last line."""
+    lines = workload_lines(workloads, what="stale pod(s)", restart=restart)
     total = sum(len(w.pods) for w in workloads)
     hash_text = current_hash or "unknown"
     if collector_configs:
@@ -245,19 +269,7 @@ def render_json(
         "configHash": current_hash,
         "image": image,
         "stalePods": sum(len(w.pods) for w in workloads),
-        "workloads": [
-            {
-                "namespace": w.namespace,
-                "kind": w.kind,
-                "name": w.name,
-                "restartable": w.restartable,
-                "restarted": w.restarted,
-                **({"error": w.error} if w.error else {}),
-                **({"note": w.note} if w.note else {}),
-                "pods": [{"name": p.name, "reasons": list(p.reasons)} for p in w.pods],
-            }
-            for w in workloads
-        ],
+        "workloads": workload_documents(workloads),
     }
     if collector_configs is not None:
         document["collectorConfigs"] = dict(sorted(collector_configs.items()))
