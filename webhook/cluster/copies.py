@@ -42,9 +42,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from webhook.cluster.events import warning_event
 from webhook.cluster.objects import JSONDict, annotations_of, labels_of
 from webhook.core import names
 from webhook.core.settings import config_hash
@@ -55,7 +55,6 @@ MANAGED_BY = "otel-injector"
 HASH_ANNOTATION = names.ANNOTATION_PREFIX + "config-hash"
 SOURCE_ANNOTATION = names.ANNOTATION_PREFIX + "source"
 OPTED_IN_SELECTOR = f"{names.TRACING_LABEL}={names.TRACING_ENABLED}"
-EVENT_COMPONENT = "otel-injector"
 
 
 @dataclass(frozen=True)
@@ -225,32 +224,15 @@ def is_terminating(namespace: Mapping[str, Any]) -> bool:
 def refusal_event(configmap: Mapping[str, Any], message: str, *, instance: str) -> JSONDict:
     """A core/v1 Warning Event on ``configmap`` explaining why it was not overwritten."""
     metadata = configmap.get("metadata") or {}
-    now = datetime.now(UTC)
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
+    involved = {
         "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": metadata.get("namespace")},
-        "involvedObject": {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "namespace": metadata.get("namespace"),
-            "name": metadata.get("name"),
-            "uid": metadata.get("uid"),
-            "resourceVersion": metadata.get("resourceVersion"),
-        },
-        "reason": "ConfigMapNotManaged",
-        "message": message,
-        "type": "Warning",
-        "source": {"component": EVENT_COMPONENT},
-        "reportingComponent": EVENT_COMPONENT,
-        "reportingInstance": instance[:128],
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "action": "Reconcile",
-        "count": 1,
+        "kind": "ConfigMap",
+        "namespace": metadata.get("namespace"),
+        "name": metadata.get("name"),
+        "uid": metadata.get("uid"),
+        "resourceVersion": metadata.get("resourceVersion"),
     }
+    return warning_event(involved, reason="ConfigMapNotManaged", message=message, action="Reconcile", instance=instance)
 
 
 def slim_pod(pod: JSONDict) -> JSONDict:

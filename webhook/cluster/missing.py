@@ -34,10 +34,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from webhook.cluster.client import ApiError, Kube
+from webhook.cluster.events import EVENT_COMPONENT, warning_event
 from webhook.cluster.informer import Informer
 from webhook.cluster.objects import JSONDict, annotations_of, labels_of
 from webhook.cluster.owners import Owner, Owners
@@ -56,7 +57,6 @@ log = logging.getLogger("webhook.cluster.missing")
 #: Owner lookups (GETs, cache misses only) one pass may make.
 LOOKUPS_PER_PASS = 64
 EVENT_REASON = "SidecarMissing"
-EVENT_COMPONENT = "otel-injector"
 
 
 def find_missing(
@@ -80,31 +80,16 @@ def outdated_reason(reasons: Iterable[str]) -> str:
 
 def sidecar_missing_event(owner: Owner, message: str, *, instance: str, now: datetime | None = None) -> JSONDict:
     """A core/v1 Warning Event ``SidecarMissing`` on ``owner``."""
-    moment = now or datetime.now(UTC)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{owner.name}.", "namespace": owner.namespace},
-        "involvedObject": {
-            "apiVersion": owner.api_version,
-            "kind": owner.kind,
-            "namespace": owner.namespace,
-            "name": owner.name,
-            **({"uid": owner.uid} if owner.uid else {}),
-        },
-        "reason": EVENT_REASON,
-        "message": message[:1024],
-        "type": "Warning",
-        "source": {"component": EVENT_COMPONENT},
-        "reportingComponent": EVENT_COMPONENT,
-        "reportingInstance": instance[:128],
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "action": "Detect",
-        "count": 1,
+    involved = {
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "namespace": owner.namespace,
+        "name": owner.name,
+        **({"uid": owner.uid} if owner.uid else {}),
     }
+    return warning_event(
+        involved, reason=EVENT_REASON, message=message[:1024], action="Detect", instance=instance, now=now
+    )
 
 
 @dataclass(frozen=True)
