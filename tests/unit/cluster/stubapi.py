@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -276,3 +277,12 @@ def serve_collection(stub: StubApi, path: str, items: list[dict[str, Any]], vers
 
     stub.on("GET", path, answer)
     return watches
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` every 20 ms until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -4,13 +4,12 @@ namespace that becomes traced brings its ConfigMaps with a new list."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.unit.cluster.stubapi import StubApi, Watch, serve_collection, stub_api
+from tests.unit.cluster.stubapi import StubApi, Watch, serve_collection, stub_api, wait_until
 from webhook.cluster.contextcache import SYNCING, ContextCache, slim_config_map, slim_namespace
 from webhook.cluster.paths import api_path, configmap_path
 from webhook.config.settings import Settings
@@ -38,14 +37,6 @@ def pod(*refs: str, **annotations: str) -> Any:
         "metadata": {"annotations": annotations},
         "spec": {"containers": [{"name": "app", "envFrom": [{"configMapRef": {"name": r}} for r in refs]}]},
     }
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.unit.cluster.stubapi import Reply, Request, StubApi, serve_collection, stub_api
+from tests.unit.cluster.stubapi import Reply, Request, StubApi, serve_collection, stub_api, wait_until
 from webhook.cluster.informer import Informer
 from webhook.cluster.missing import (
     SidecarWatch,
@@ -77,14 +77,6 @@ def test_outdated_reason_and_event_shape() -> None:
         "name": "web",
         "uid": "u1",
     }
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def deployment(name: str, namespace: str = "shop", annotations: dict[str, str] | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ writes nothing; and which namespaces want which copy, purely from the caches."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api
+from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api, wait_until
 from webhook.cluster.contextcache import ContextCache
 from webhook.cluster.copies import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
 from webhook.cluster.namedcopies import SPAN_NAME, slim_named_pod
@@ -33,14 +33,6 @@ SETTINGS = Settings(
 
 def namespace(name: str, labels: dict[str, str] | None = None, **annotations: str) -> Any:
     return {"metadata": {"name": name, "labels": labels or {}, "annotations": annotations, "resourceVersion": "1"}}
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ controller against a real kube-apiserver in tests/cluster/test_reconciler.py.)""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api
+from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api, wait_until
 from webhook.cluster.copies import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
 from webhook.cluster.paths import api_path, configmap_path
 from webhook.cluster.reconciler import Reconciler
@@ -26,14 +26,6 @@ TRACED = {names.TRACING_LABEL: names.TRACING_ENABLED}
 
 def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {"metadata": {"name": name, "labels": labels or {}, "resourceVersion": "1"}}
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

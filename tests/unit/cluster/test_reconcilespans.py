@@ -5,8 +5,7 @@ opted in by its own label."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracer, SpanKind
 
-from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api
+from tests.unit.cluster.stubapi import Reply, StubApi, serve_collection, stub_api, wait_until
 from webhook.cluster.paths import api_path, configmap_path
 from webhook.cluster.reconciler import Reconciler
 from webhook.cluster.reconcilespans import SOURCE_SPAN_NAME, SPAN_NAME
@@ -26,14 +25,6 @@ from webhook.core.settings import InjectionSettings
 OWN = "otel-injector"
 TRACED = {names.TRACING_LABEL: names.TRACING_ENABLED}
 ADMISSION = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
