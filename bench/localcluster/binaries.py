@@ -2,7 +2,8 @@
 
 The bench needs real kube-apiserver, kube-controller-manager, kubectl, etcd, Jaeger v2, a
 the OpenTelemetry Collector (core distribution) and helm, and for a node kubelet, kube-scheduler, kube-proxy,
-containerd (with ctr and the runc shim), the CNI plugins and CoreDNS. runc itself is Debian's
+containerd (with ctr and the runc shim), the CNI plugins and CoreDNS, and BuildKit
+(buildkitd, buildctl) to build the injector's image. runc itself is Debian's
 (``make node-tools``). None of them is shipped as a Python package, and
 the machine reaches no download site, so each is compiled from its published Go module
 with the ordinary ``go`` client and kept in a per-version cache outside the repository:
@@ -100,6 +101,9 @@ CONTAINERD_TAGS = ("no_btrfs", "no_devmapper", "no_zfs")
 CNI_PLUGINS_VERSION = "v1.10.0"
 #: CoreDNS, built from its own main package with every in-tree plugin.
 COREDNS_VERSION = "v1.15.0"
+#: BuildKit (buildkitd and buildctl), the newest v0.34 patch the module proxy serves; it
+#: builds the injector's own image from the top-level Dockerfile (images/injector.py).
+BUILDKIT_VERSION = "v0.34.2"
 
 
 #: Every binary ensure_binaries() knows, by its plain name.
@@ -122,9 +126,13 @@ BINARY_NAMES: tuple[str, ...] = (
     "loopback",
     "portmap",
     "coredns",
+    "buildkitd",
+    "buildctl",
 )
 #: The binaries only a node needs; a suite without nodes can leave them out.
-NODE_BINARY_NAMES: tuple[str, ...] = BINARY_NAMES[7:]
+NODE_BINARY_NAMES: tuple[str, ...] = BINARY_NAMES[7:18]
+#: The binaries that build the injector's image.
+IMAGE_BUILD_BINARY_NAMES: tuple[str, ...] = ("buildkitd", "buildctl")
 
 CACHE_DIR_ENV = "OTEL_INJECTOR_CACHE_DIR"
 BIN_DIR_ENV = "OTEL_INJECTOR_BIN_DIR"
@@ -157,6 +165,8 @@ class Binaries:
     loopback: Path
     portmap: Path
     coredns: Path
+    buildkitd: Path
+    buildctl: Path
 
     def path(self, name: str) -> Path:
         """Return the path of the binary with plain name ``name`` (e.g. ``kube-apiserver``)."""
@@ -218,6 +228,11 @@ def _cni_ldflags(release_time: str) -> list[str]:
 
 def _coredns_ldflags(release_time: str) -> list[str]:
     return [f"-X github.com/coredns/coredns/coremain.GitCommit={COREDNS_VERSION}"]
+
+
+def _buildkit_ldflags(release_time: str) -> list[str]:
+    pkg = "github.com/moby/buildkit/version"
+    return [f"-X {pkg}.Version={BUILDKIT_VERSION}", f"-X {pkg}.Package=github.com/moby/buildkit"]
 
 
 _KUBERNETES = GoGroup(
@@ -285,7 +300,17 @@ _COREDNS = GoGroup(
     packages={"coredns": "github.com/coredns/coredns"},
     ldflags=_coredns_ldflags,
 )
-_GO_GROUPS: tuple[GoGroup, ...] = (_KUBERNETES, _ETCD, _JAEGER, _HELM, _CONTAINERD, _CNI, _COREDNS)
+_BUILDKIT = GoGroup(
+    key="buildkit",
+    module="github.com/moby/buildkit",
+    version=BUILDKIT_VERSION,
+    packages={
+        "buildkitd": "github.com/moby/buildkit/cmd/buildkitd",
+        "buildctl": "github.com/moby/buildkit/cmd/buildctl",
+    },
+    ldflags=_buildkit_ldflags,
+)
+_GO_GROUPS: tuple[GoGroup, ...] = (_KUBERNETES, _ETCD, _JAEGER, _HELM, _CONTAINERD, _CNI, _COREDNS, _BUILDKIT)
 
 
 def _group_of(name: str) -> GoGroup | None:

@@ -29,13 +29,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.localcluster import binaries as _binaries
 from bench.localcluster import components
 from bench.localcluster.controlplane import ControlPlane, ControlPlaneError, ManagedProcess, free_port
 from bench.localcluster.node import addons, cni, containerd, hoststate, kubelet, runrecord
 from bench.localcluster.node.namespaces import NODE_ADDRESSES, NamespaceError, RunNamespaces
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bench.localcluster.images import Image
 
 #: Binaries a node-enabled cluster needs on top of the control plane's.
 NODE_BINARIES = (
@@ -113,10 +118,12 @@ class NodeCluster(ControlPlane):
 
     On top of :class:`ControlPlane`'s attributes: ``nodes`` (list of :class:`Node`),
     ``namespaces`` (:class:`RunNamespaces`), ``images`` (what ``build_images()`` returned:
-    ``pause``, ``collector``, ``demo_app``) and ``node_address``.
+    ``pause``, ``collector``, ``demo_app``) and ``node_address``. ``extra_images`` (e.g.
+    ``[ensure_injector_image()]``, built before the node lock is taken) are imported into
+    every node's containerd after those three, before kubelet starts.
     """
 
-    def __init__(self, *, nodes: int = 1, **kwargs: Any) -> None:
+    def __init__(self, *, nodes: int = 1, extra_images: Sequence[Image] = (), **kwargs: Any) -> None:
         if not 1 <= nodes <= MAX_NODES:
             raise ValueError(f"nodes must be between 1 and {MAX_NODES}")
         super().__init__(**kwargs)
@@ -126,6 +133,7 @@ class NodeCluster(ControlPlane):
         self._record: runrecord.RunRecord | None = None
         self._namespaces: RunNamespaces | None = None
         self._relays: list[ManagedProcess] = []
+        self._extra_images = tuple(extra_images)
 
     # -- hooks of ControlPlane ----------------------------------------------------------
 
@@ -344,7 +352,7 @@ class NodeCluster(ControlPlane):
             timeout=60,
             cwd=paths.base,
         )
-        for image in (self.images.pause, self.images.collector, self.images.demo_app):
+        for image in (self.images.pause, self.images.collector, self.images.demo_app, *self._extra_images):
             started = time.monotonic()
             containerd.import_image(ctr, paths, image.archive, enter=enter)
             self._log(f"[node] {node.name}: imported {image.name} in {time.monotonic() - started:.1f}s")
