@@ -124,6 +124,8 @@ def helm_env(cluster: NodeCluster) -> dict[str, str]:
         "HELM_CACHE_HOME": str(home / "cache"),
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
+        # Its Kubernetes client keeps a discovery cache under $HOME/.kube.
+        "HOME": str(home),
     }
 
 
@@ -182,15 +184,18 @@ def install_chart(
     image: WebhookImage,
     *,
     values: Mapping[str, Any] | None = None,
+    preloaded: bool = False,
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
 ) -> ChartRelease:
-    """Import ``image``, ``helm install --wait`` the chart and wait for the caBundle.
+    """Import ``image`` (unless ``preloaded``: given to the cluster as an extra image),
+    ``helm install --wait`` the chart and wait for the caBundle.
 
     Returns once both replicas are Ready (helm's ``--wait``) and the webhook has patched
     its caBundle into the MutatingWebhookConfiguration, i.e. once the apiserver can call
     it. Raises ControlPlaneError with the components' logs on failure."""
     helm = find_helm(log)
-    import_image(cluster, image, log)
+    if not preloaded:
+        import_image(cluster, image, log)
     all_values = merge(bench_values(cluster, image), values or {})
     path = write_values(cluster, all_values, "values.json")
     started = time.monotonic()
@@ -236,11 +241,13 @@ def wait_ca_bundle(cluster: NodeCluster, config_name: str, timeout: float = 60.0
         time.sleep(0.5)
 
 
-def stopgap_image(log: Callable[[str], None]) -> WebhookImage:
-    """The stop-gap image (bench/localcluster/images/stopgap.py), built or cached."""
-    from bench.localcluster.images.stopgap import build_stopgap_image
+def webhook_image(log: Callable[[str], None]) -> WebhookImage:
+    """otel-injector's own image, built from the top-level Dockerfile with BuildKit
+    (:mod:`bench.localcluster.images.injector`), or taken from its cache. Call it before
+    starting the cluster: a build holds the image lock, never the node lock."""
+    from bench.localcluster.images.injector import ensure_injector_image
 
-    built = build_stopgap_image(log)
+    built = ensure_injector_image(log=log)
     return WebhookImage(name=built.name, archive=built.archive)
 
 
