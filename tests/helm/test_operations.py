@@ -5,6 +5,8 @@ file order and each leaves two Ready replicas behind for the next."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -244,15 +246,49 @@ def test_helm_uninstall_removes_the_webhook_first_and_leaves_nothing(
     cluster: NodeCluster, release: ChartRelease, load_namespace: str
 ) -> None:
     wait_settled(release)
-    events: list[tuple[float, str]] = []
-    with scenario(cluster, load_namespace, "helm uninstall") as run:
-        release.uninstall()
-        events.append((time.monotonic(), "uninstalled"))
+    # The reconciler's copies exist before (the namespaces of the earlier scenarios).
+    assert get_json(cluster, "configmaps", "-A", "-l", "app.kubernetes.io/managed-by=otel-injector")["items"]
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        # When the webhook configuration disappears, and when the Deployment starts going.
+        while not stop.is_set():
+            now = time.monotonic()
+            if "webhook gone" not in seen:
+                gone = cluster.kubectl("get", "mutatingwebhookconfiguration", "otel-injector", check=False)
+                if gone.returncode != 0 and "NotFound" in gone.stderr:
+                    seen["webhook gone"] = now
+            if "deployment going" not in seen:
+                found = cluster.kubectl(
+                    "get", "deployment", "otel-injector", "-n", "otel-injector", "-o", "json", check=False
+                )
+                if found.returncode != 0 or json.loads(found.stdout)["metadata"].get("deletionTimestamp"):
+                    seen["deployment going"] = now
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+
+    def notes(run: object) -> str:
+        return "pods after the webhook configuration went are created without the sidecar, as asked"
+
+    try:
+        with scenario(cluster, load_namespace, "helm uninstall", notes=notes) as run:
+            out = release.uninstall()
+    finally:
+        stop.set()
+        watcher.join(10)
+    print(out.stdout, out.stderr)
+    assert set(seen) == {"webhook gone", "deployment going"}, seen
+    assert seen["webhook gone"] < seen["deployment going"], seen
     assert run.failed() == [], run.summary()
-    left = cluster.kubectl("get", "mutatingwebhookconfiguration", "otel-injector", check=False)
-    assert left.returncode != 0
+    assert run.row is not None
+    assert run.row.fail_open == 0, run.summary()
     leftovers = _leftovers(cluster)
     assert leftovers == [], leftovers
+    # What the user asked to keep: the namespace helm created (--create-namespace).
+    assert cluster.kubectl("get", "namespace", "otel-injector", check=False).returncode == 0
 
 
 def _leftovers(cluster: NodeCluster) -> list[str]:
