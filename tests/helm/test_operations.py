@@ -19,6 +19,7 @@ from tests.helm.support import (
     INJECTOR_SELECTOR,
     injector_pods,
     is_ready,
+    Scenario,
     kill_container,
     scenario,
     stale_report,
@@ -109,8 +110,12 @@ def test_kill_9_of_one_replica(cluster: NodeCluster, release: ChartRelease, load
     victim = pods[0]
     restarts = victim["status"]["containerStatuses"][0]["restartCount"]
 
-    def notes(run: object) -> str:
-        return "a SIGKILLed replica: calls in flight or routed to it before its endpoint went fail open (Ignore)"
+    def notes(run: Scenario) -> str:
+        reasons = sorted({line.rsplit(": ", 1)[-1][:60] for line in run.fail_open_lines})
+        return (
+            f"{len(run.without_sidecar())} without sidecar: calls in flight on, or routed to, the killed replica "
+            f"before its endpoint went fail open (Ignore){': ' + '; '.join(reasons) if reasons else ''}"
+        )
 
     with scenario(cluster, load_namespace, "kill-9", notes=notes) as run:
         time.sleep(2)
