@@ -14,8 +14,9 @@ This directory sorts before tests/node on purpose: the node suites keep their cl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def image() -> WebhookImage:
     return webhook_image(lambda m: print(m, flush=True))
 
 
-def start(image: WebhookImage, nodes: int, values: dict[str, object] | None = None) -> Iterator[ChartRelease]:
+def start(image: WebhookImage, nodes: int, values: Mapping[str, Any] | None = None) -> Iterator[ChartRelease]:
     with NodeCluster(nodes=nodes) as cluster:
         yield install_chart(cluster, image, values=values)
 

@@ -33,11 +33,11 @@ def traced_namespace(cluster: NodeCluster, prefix: str = "ops") -> str:
     cluster.kubectl("create", "namespace", name)
     cluster.kubectl("label", "namespace", name, "tracing=enabled")
     for kind, obj in (("serviceaccount", "default"), ("configmap", "otel-collector-sidecar")):
-        wait_for(
-            f"{kind}/{obj} in {name}",
-            lambda kind=kind, obj=obj: cluster.kubectl("get", kind, obj, "-n", name, check=False).returncode == 0,
-            timeout=30,
-        )
+
+        def exists(kind: str = kind, obj: str = obj) -> bool:
+            return cluster.kubectl("get", kind, obj, "-n", name, check=False).returncode == 0
+
+        wait_for(f"{kind}/{obj} in {name}", exists, timeout=30)
     return name
 
 

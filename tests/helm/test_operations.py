@@ -17,9 +17,9 @@ from bench.localcluster.node.cluster import NodeCluster
 from tests.helm.conftest import start
 from tests.helm.support import (
     INJECTOR_SELECTOR,
+    Scenario,
     injector_pods,
     is_ready,
-    Scenario,
     kill_container,
     scenario,
     stale_report,
