@@ -65,7 +65,9 @@ RUN python3 -m pip --python /opt/build/bin/python wheel --no-cache-dir --no-deps
         /dist/*.whl
 
 FROM ${PYTHON_IMAGE}
+# The base's Debian package list label stays; its title, description and version are replaced.
 LABEL org.opencontainers.image.title="otel-injector" \
+      org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.description="Kubernetes mutating admission webhook that injects an OpenTelemetry Collector sidecar" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/otel-injector/bin:$PATH \

@@ -22,10 +22,11 @@ $(STAMP): pyproject.toml requirements-dev.lock
 binaries: $(STAMP)
 	$(BIN)/python -m bench.localcluster.binaries
 
-# The node's container images (pause, collector, demo app) as docker archives; needs root,
-# installs mmdebstrap with apt-get when missing.
-images: $(STAMP) binaries
-	$(BIN)/python -m bench.localcluster.images
+# The node's container images (pause, collector, demo app) and otel-injector's own (BuildKit,
+# from the Dockerfile; runc from node-tools) as docker archives; needs root, installs
+# mmdebstrap with apt-get when missing.
+images: $(STAMP) binaries node-tools
+	$(BIN)/python -m bench.localcluster.images --injector
 
 # A node needs Debian's runc and iptables (kube-proxy, kubelet). Installed when missing and
 # possible (root with apt-get); otherwise the node-less cluster runs and says why.

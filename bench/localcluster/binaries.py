@@ -130,9 +130,9 @@ BINARY_NAMES: tuple[str, ...] = (
     "buildctl",
 )
 #: The binaries only a node needs; a suite without nodes can leave them out.
-NODE_BINARY_NAMES: tuple[str, ...] = BINARY_NAMES[7:18]
-#: The binaries that build the injector's image.
+#: The binaries that build the injector's image (images/injector.py).
 IMAGE_BUILD_BINARY_NAMES: tuple[str, ...] = ("buildkitd", "buildctl")
+NODE_BINARY_NAMES: tuple[str, ...] = tuple(n for n in BINARY_NAMES[7:] if n not in IMAGE_BUILD_BINARY_NAMES)
 
 CACHE_DIR_ENV = "OTEL_INJECTOR_CACHE_DIR"
 BIN_DIR_ENV = "OTEL_INJECTOR_BIN_DIR"

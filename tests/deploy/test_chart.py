@@ -875,7 +875,13 @@ def test_dockerfile_runs_unprivileged_with_exec_entrypoint() -> None:
     assert re.findall(r"^USER (\S+)", text, re.MULTILINE)[-1] == "65532:65532"
     assert not re.search(r"^HEALTHCHECK", text, re.MULTILINE)
     assert "--require-hashes" in text
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.\d+[.\d]*-slim", text, re.MULTILINE)
+    # Debian's own python3 (as distroless Python), from Debian's image or a stand-in passed in.
+    assert re.search(r"^ARG DEBIAN_IMAGE=debian:bookworm-slim$", text, re.MULTILINE)
+    assert re.search(r"^ARG PYTHON_IMAGE=debian-python3$", text, re.MULTILINE)
+    assert re.search(r"^FROM \$\{DEBIAN_IMAGE\} AS debian-python3$", text, re.MULTILINE)
+    assert "apt-get install -y --no-install-recommends python3=" in text
+    assert re.findall(r"^FROM (\S+)", text, re.MULTILINE)[-1] == "${PYTHON_IMAGE}"
+    assert "PIP_NO_INDEX" in text
 
 
 def test_requirements_lock_pins_exactly_the_runtime_dependencies() -> None:

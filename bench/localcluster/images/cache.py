@@ -124,8 +124,12 @@ def cached_build(
     recipe: str,
     build: Callable[[Path, Path], str],
     log: Callable[[str], None],
+    rebuild: bool = False,
 ) -> Built:
     """Return the cached tarball of ``slug`` for ``recipe``, building it first if needed.
+
+    ``rebuild`` builds even when a tarball is cached, and replaces it (for measuring a
+    cold build).
 
     ``build(workdir, archive)`` writes the docker archive to ``archive`` (scratch files
     go in ``workdir``, removed afterwards) and returns the image ID. Exceptions other
@@ -134,11 +138,11 @@ def cached_build(
     directory = images_dir()
     archive = directory / f"{slug}-{recipe}.tar"
     meta = directory / f"{slug}-{recipe}.json"
-    found = _read_meta(meta, archive)
+    found = None if rebuild else _read_meta(meta, archive)
     if found is not None:
         return found
     with build_lock(directory, log):
-        found = _read_meta(meta, archive)  # built by another process while this one waited
+        found = None if rebuild else _read_meta(meta, archive)  # built by another process while this one waited
         if found is not None:
             return found
         scratch = directory / "work"

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from bench.localcluster.binaries import BUILDKIT_VERSION, cache_root, ensure_binaries
+from bench.localcluster.binaries import BUILDKIT_VERSION, IMAGE_BUILD_BINARY_NAMES, cache_root, ensure_binaries
 from bench.localcluster.images import Image, build_debian_base
 from bench.localcluster.images.buildkitd import running_buildkitd
 from bench.localcluster.images.cache import Built, ImageBuildError, cached_build, file_digest, recipe_hash
@@ -122,7 +122,6 @@ def buildctl_build_args(
     name: str,
     dest: Path,
     metadata: Path,
-    no_cache: bool = False,
 ) -> list[str]:
     """Arguments of ``buildctl build``; each base is (its image name, OCI layout dir, manifest digest)."""
     args = ["build", "--progress", "plain", "--frontend", "dockerfile.v0"]
@@ -136,8 +135,6 @@ def buildctl_build_args(
         args += ["--oci-layout", f"{store}={layout}"]
         args += ["--opt", f"build-arg:{arg}={image}", "--opt", f"context:{image}=oci-layout://{store}@{digest}"]
     args += ["--output", f"type=docker,name={name},dest={dest}", "--metadata-file", str(metadata)]
-    if no_cache:
-        args.append("--no-cache")
     return args
 
 
@@ -147,12 +144,11 @@ def _build(
     files: Sequence[str],
     name: str,
     bases: tuple[Image, Image],
-    state_dir: Path,
-    no_cache: bool,
+    state_dir: Path | None,
     log: Callable[[str], None],
 ) -> Callable[[Path, Path], str]:
     def build(workdir: Path, archive: Path) -> str:
-        binaries = ensure_binaries(["buildkitd", "buildctl"], log=log)
+        binaries = ensure_binaries(IMAGE_BUILD_BINARY_NAMES, log=log)
         wheelhouse = ensure_wheelhouse([repo / lock for lock in LOCK_FILES], log)
         layouts = [oci_layout_of(base.archive) for base in bases]
         context = workdir / "context"
@@ -166,9 +162,10 @@ def _build(
             name=name,
             dest=archive,
             metadata=metadata,
-            no_cache=no_cache,
         )
-        with running_buildkitd(binaries.buildkitd, binaries.buildctl, state_dir, log) as daemon:
+        # No state dir: a fresh one in the scratch directory, removed with it (a cold build).
+        daemon_state = state_dir or workdir / "buildkit"
+        with running_buildkitd(binaries.buildkitd, binaries.buildctl, daemon_state, log) as daemon:
             started = time.monotonic()
             build_log = workdir / "buildctl.log"
             with build_log.open("wb") as sink:
@@ -180,7 +177,10 @@ def _build(
                     check=False,
                 )
             output = build_log.read_text(encoding="utf-8", errors="replace")
-            shutil.copy2(build_log, state_dir / "last-build.log")
+            # Kept for reading after a build, cold or warm.
+            keep = cache_root() / "buildkit"
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(build_log, keep / "last-build.log")
             if done.returncode != 0:
                 raise ImageBuildError(f"buildctl build failed (exit {done.returncode}):\n{output[-4000:]}")
             log(f"[images] buildctl build of {name} took {time.monotonic() - started:.1f}s")
@@ -203,9 +203,10 @@ def ensure_injector_image(
     (``Image.name``), ready for ``ctr -n k8s.io images import``. Builds the two Debian
     bases, buildkitd/buildctl and the wheelhouse first when they are not cached. Needs
     root (namespaces, overlayfs, runc) and Debian's runc. ``state_dir`` is buildkitd's
-    state (default: the bench cache's ``buildkit/``, which keeps the build cache);
-    ``no_cache`` builds every step afresh. Raises ImageBuildError with the failing step's
-    output."""
+    state (default: the bench cache's ``buildkit/``, which keeps the build cache).
+    ``no_cache`` rebuilds even a cached image, with a fresh, empty buildkitd state (a cold
+    build, for measuring it) and replaces the cached tarball. Raises ImageBuildError with
+    the failing step's output."""
     bases = (
         build_debian_base(log, RUNTIME_BASE_PACKAGES),
         build_debian_base(log, BUILD_BASE_PACKAGES),
@@ -213,8 +214,6 @@ def ensure_injector_image(
     files = context_files(repo)
     name = injector_image_name(repo)
     recipe = injector_recipe(repo, files, [base.image_id for base in bases])
-    if no_cache:
-        recipe = recipe_hash(recipe, "no-cache", str(time.time_ns()))
     built: Built = cached_build(
         slug="injector",
         name=name,
@@ -224,11 +223,11 @@ def ensure_injector_image(
             files=files,
             name=name,
             bases=bases,
-            state_dir=state_dir or cache_root() / "buildkit",
-            no_cache=no_cache,
+            state_dir=None if no_cache else state_dir or cache_root() / "buildkit",
             log=log,
         ),
         log=log,
+        rebuild=no_cache,
     )
     return Image(
         name=built.name,

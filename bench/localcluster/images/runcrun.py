@@ -49,10 +49,13 @@ class Completed:
     output: str
 
 
-def image_argv(config: dict[str, Any], args: Sequence[str] | None) -> list[str]:
-    """ENTRYPOINT followed by ``args`` (or by the image's CMD when ``args`` is None)."""
-    entrypoint = list(config.get("Entrypoint") or [])
-    return [*entrypoint, *(list(config.get("Cmd") or []) if args is None else list(args))]
+def image_argv(
+    config: dict[str, Any], args: Sequence[str] | None, entrypoint: Sequence[str] | None = None
+) -> list[str]:
+    """ENTRYPOINT (or ``entrypoint``) followed by ``args`` (or by the image's CMD when
+    ``args`` is None), as ``docker run --entrypoint`` composes them."""
+    first = list(config.get("Entrypoint") or []) if entrypoint is None else list(entrypoint)
+    return [*first, *(list(config.get("Cmd") or []) if args is None else list(args))]
 
 
 def _user(config: dict[str, Any]) -> dict[str, int]:
@@ -128,12 +131,20 @@ class RunningContainer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def _bundle(archive: Path, workdir: Path, args: Sequence[str] | None, mounts: Sequence[Mount], cgroup: str) -> Path:
+def _bundle(
+    archive: Path,
+    workdir: Path,
+    *,
+    args: Sequence[str] | None,
+    mounts: Sequence[Mount],
+    cgroup: str,
+    entrypoint: Sequence[str] | None = None,
+) -> Path:
     bundle = workdir / "bundle"
     unpacked = unpack_docker_archive(archive, bundle / "rootfs")
     subprocess.run(["runc", "spec", "--bundle", str(bundle)], capture_output=True, timeout=30, check=True)
     base = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
-    spec = runc_spec(base, unpacked.config, image_argv(unpacked.config, args), mounts, cgroup)
+    spec = runc_spec(base, unpacked.config, image_argv(unpacked.config, args, entrypoint), mounts, cgroup)
     (bundle / "config.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
     return bundle
 
@@ -145,7 +156,7 @@ def running_container(
     """Start the image detached (its CMD unless ``args``), loopback up; stop and delete it after."""
     cgroup_top = f"otel-injector-runc-{os.getpid()}"
     container_id = f"otel-injector-check-{os.getpid()}-{time.monotonic_ns()}"
-    bundle = _bundle(archive, workdir, args, mounts, f"/{cgroup_top}/{container_id}")
+    bundle = _bundle(archive, workdir, args=args, mounts=mounts, cgroup=f"/{cgroup_top}/{container_id}")
     runc = ["runc", "--root", str(workdir / "runc-state")]
     log_path = workdir / "container.log"
     box = RunningContainer(runc, container_id, log_path)
@@ -176,11 +187,21 @@ def running_container(
             raise ImageBuildError(f"container cgroups left behind: {', '.join(left)}")
 
 
-def run_to_completion(archive: Path, workdir: Path, args: Sequence[str], *, timeout: float = 120.0) -> Completed:
-    """Run the image with ``args`` in the foreground and return its exit code and output."""
+def run_to_completion(
+    archive: Path,
+    workdir: Path,
+    args: Sequence[str],
+    *,
+    entrypoint: Sequence[str] | None = None,
+    timeout: float = 120.0,
+) -> Completed:
+    """Run the image with ``args`` (after its ENTRYPOINT, or ``entrypoint``) in the foreground;
+    return its exit code and output."""
     cgroup_top = f"otel-injector-runc-{os.getpid()}"
     container_id = f"otel-injector-check-{os.getpid()}-{time.monotonic_ns()}"
-    bundle = _bundle(archive, workdir, args, (), f"/{cgroup_top}/{container_id}")
+    bundle = _bundle(
+        archive, workdir, args=args, mounts=(), cgroup=f"/{cgroup_top}/{container_id}", entrypoint=entrypoint
+    )
     runc = ["runc", "--root", str(workdir / "runc-state")]
     try:
         done = subprocess.run(

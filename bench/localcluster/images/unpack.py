@@ -4,7 +4,9 @@ Used to run a built image under runc without containerd (runcrun.py) and to meas
 how big it is on disk. Layers are applied in order, gzip or plain; OCI whiteouts
 (``.wh.<name>`` deletes a path of a lower layer, ``.wh..wh..opq`` empties a directory)
 are honoured. Extraction uses tarfile's ``tar`` filter, so no entry can land outside the
-destination; it also clears set-uid bits, which nothing the bench runs needs.
+destination, but keeps each entry's own mode: that filter would clear the sticky and
+group/other write bits, and a runtime copies the mode of ``/tmp`` onto the tmpfs it
+mounts there (a 0755 /tmp is unwritable to the image's user).
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _tar_filter_keeping_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    checked = tarfile.tar_filter(member, dest)
+    return checked.replace(mode=member.mode, deep=False)
+
+
 def _apply_layer(layer: tarfile.TarFile, rootfs: Path) -> int:
     members: list[tarfile.TarInfo] = []
     size = 0
@@ -60,7 +67,7 @@ def _apply_layer(layer: tarfile.TarFile, rootfs: Path) -> int:
             _remove(rootfs / posix.parent / posix.name.removeprefix(_WHITEOUT))
         else:
             members.append(member)
-    layer.extractall(rootfs, members=members, filter="tar")
+    layer.extractall(rootfs, members=members, filter=_tar_filter_keeping_modes)  # noqa: S202 - the filter refuses paths outside
     return size
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.localcluster.binaries import cache_root
-from bench.localcluster.images.cache import ImageBuildError, file_digest, recipe_hash
+from bench.localcluster.images.cache import ImageBuildError, recipe_hash
 
 #: The interpreter of the image: Debian bookworm's python3 package.
 PYTHON_VERSION = "3.11"
@@ -57,9 +57,15 @@ def download_argv(locks: Sequence[Path], dest: Path, python: str = sys.executabl
     return argv
 
 
+def _requirements(lock: Path) -> str:
+    # Comments (the generating command, "# via" notes) do not change which files pip fetches.
+    lines = (line.split("#", 1)[0].rstrip() for line in lock.read_text(encoding="utf-8").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def wheelhouse_key(locks: Sequence[Path]) -> str:
-    """Cache key of a wheelhouse: the locks' contents and the target interpreter."""
-    return recipe_hash("wheelhouse", PYTHON_VERSION, ABI, *PLATFORMS, *(file_digest(lock) for lock in locks))
+    """Cache key of a wheelhouse: the locks' requirements and hashes, and the target interpreter."""
+    return recipe_hash("wheelhouse", PYTHON_VERSION, ABI, *PLATFORMS, *(_requirements(lock) for lock in locks))
 
 
 def ensure_wheelhouse(locks: Sequence[Path], log: Callable[[str], None]) -> Path:
