@@ -35,7 +35,7 @@ RUN apt-get update \
 # network replaces this stage with a wheelhouse (named context `wheels`).
 FROM scratch AS wheels
 
-FROM ${PIP_IMAGE} AS builder
+FROM ${PIP_IMAGE} AS deps
 # Set to 1 (with a wheelhouse) to forbid pip's index.
 ARG PIP_NO_INDEX
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -55,14 +55,22 @@ RUN --mount=type=bind,from=wheels,target=/wheels \
  && python3 -m pip --python /opt/build/bin/python install --no-cache-dir \
         --require-hashes --only-binary=:all: --find-links /wheels -r build-requirements.lock
 
+FROM deps AS builder
 # README.md (pyproject's readme) is left out: it only fills the package description, and
 # setuptools builds without it.
 COPY pyproject.toml ./
 COPY webhook ./webhook
+# The project's own files (package, metadata, console script) are collected in /layer, so
+# the image's dependency layer stays the same, and cached, when only webhook/ changes.
+# (cp --parents recreates the relative paths it is given, hence the working directory /.)
+WORKDIR /
 RUN python3 -m pip --python /opt/build/bin/python wheel --no-cache-dir --no-deps --no-build-isolation \
-        --wheel-dir /dist . \
+        --wheel-dir /dist /src \
  && python3 -m pip --python /opt/otel-injector/bin/python install --no-cache-dir --no-deps --no-index \
-        /dist/*.whl
+        /dist/*.whl \
+ && mkdir /layer \
+ && cp -a --parents opt/otel-injector/bin/otel-injector opt/otel-injector/lib/python3*/site-packages/webhook \
+        opt/otel-injector/lib/python3*/site-packages/otel_injector-*.dist-info /layer/
 
 FROM ${PYTHON_IMAGE}
 # The base's Debian package list label stays; its title, description and version are replaced.
@@ -77,7 +85,8 @@ ENV PATH=/opt/otel-injector/bin:$PATH \
 RUN groupadd --system --gid 65532 otel-injector \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin otel-injector
-COPY --from=builder /opt/otel-injector /opt/otel-injector
+COPY --from=deps /opt/otel-injector /opt/otel-injector
+COPY --from=builder /layer/ /
 USER 65532:65532
 EXPOSE 8443
 ENTRYPOINT ["otel-injector"]

@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 binaries: $(STAMP)
 	$(BIN)/python -m bench.localcluster.binaries
+	$(BIN)/python -m bench.localcluster.promtool
 
 # The node's container images (pause, collector, demo app) and otel-injector's own (BuildKit,
 # from the Dockerfile; runc from node-tools) as docker archives; needs root, installs

@@ -63,6 +63,9 @@ MEANINGS: dict[str, str] = {
     "leader_election": "Elect one writer among the replicas with a Lease (the chart: when webhook.replicas > 1).",
     "lease_name": "The Lease used for leader election.",
     "kubeconfig": "Kubeconfig file; empty: in-cluster credentials, else $KUBECONFIG or ~/.kube/config.",
+    "missing_sidecars": "With the reconciler: find running pods the rules would inject that lack the sidecar.",
+    "repair_missing_sidecars": "Roll the Deployment, StatefulSet or DaemonSet of a pod missing the sidecar.",
+    "max_restarts_per_minute": "Cluster-wide cap on rollouts started by the leader (repairs and auto-restarts).",
     # Injection
     "sidecar_image": "The collector image of the sidecar.",
     "sidecar_image_pull_policy": "Always, IfNotPresent or Never.",
@@ -78,6 +81,7 @@ MEANINGS: dict[str, str] = {
     "propagators": "OTEL_PROPAGATORS given to apps.",
     "namespace": "The injector's own namespace (never injected; holds the source config and the Lease).",
     "system_namespaces": "Namespaces never injected (comma-separated).",
+    "env_only_endpoint": "Default endpoint of env-only pods (sidecar-mode none): node, or an http(s) URL; empty: none.",
     # Timings of the controllers
     "resync_seconds": "Full re-check of every namespace by the reconciler; a missed watch event costs at most this.",
     "pod_grace_seconds": "How long a copy kept only for opted-in pods outlives the last such pod (0 allowed).",
@@ -85,6 +89,10 @@ MEANINGS: dict[str, str] = {
     "lease_duration_seconds": "A Lease unchanged this long, by this process's clock, may be taken over.",
     "renew_deadline_seconds": "The leader stops writing when it cannot renew within this; below the lease duration.",
     "retry_period_seconds": "How often candidates try and the leader renews; below the renew deadline.",
+    "missing_pass_seconds": "How often the leader looks for pods missing the sidecar or out of date.",
+    "restart_cooldown_seconds": "A workload the leader rolled is not rolled again for this long; doubles per restart.",
+    "restart_cooldown_max_seconds": "The longest per-workload cool-down the doubling reaches.",
+    "rollout_wait_seconds": "How long the leader waits for one rollout to finish before starting the next.",
     # Timings of the serving process
     "cert_poll_seconds": "How often the server looks at its TLS files for a renewed certificate.",
     "gil_switch_interval_seconds": "GIL switch interval while spans are exported: the longest a request waits for it.",

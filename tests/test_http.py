@@ -235,6 +235,23 @@ def test_traceparent_is_continued(client: httpx.Client, https_server: RunningSer
     assert not [s for s in spans if "http send" in s.name or "http receive" in s.name]
 
 
+def test_a_traced_admission_records_its_traceparent(client: httpx.Client, https_server: RunningServer) -> None:
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    https_server.spans.clear()
+    headers = {"traceparent": f"00-{trace_id}-{parent_id}-01"}
+    reply = client.post("/mutate", json=review_for(POD, uid="traced-2"), headers=headers)
+    server = next(s for s in https_server.spans.get_finished_spans() if s.kind.name == "SERVER")
+    (operation,) = [op for op in decode_patch(reply.json()) if op["path"].endswith("admission-trace")]
+    assert operation == {
+        "op": "add",
+        "path": "/metadata/annotations/otel-injector.io~1admission-trace",
+        "value": f"00-{trace_id}-{server.context.span_id:016x}-01",
+    }
+    # Without a caller's trace there is nothing to link to: no annotation.
+    untraced = client.post("/mutate", json=review_for(POD, uid="untraced"))
+    assert not [op for op in decode_patch(untraced.json()) if op["path"].endswith("admission-trace")]
+
+
 def test_probes_are_not_traced(client: httpx.Client, https_server: RunningServer) -> None:
     https_server.spans.clear()
     assert client.get("/healthz").text == "ok\n"

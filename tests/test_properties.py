@@ -8,7 +8,9 @@ validates against the Kubernetes 1.36 Pod schema (kubernetes-validate, strict).
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
+from urllib.parse import unquote
 
 import kubernetes_validate
 from hypothesis import HealthCheck, given, settings
@@ -132,11 +134,43 @@ def test_app_containers_change_only_in_env(pod: dict[str, Any]) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pods(), st.sampled_from(["native", "container"]))
+@given(pods(), st.sampled_from(["native", "container", "none"]))
 def test_result_validates_against_the_pod_schema(pod: dict[str, Any], mode: str) -> None:
     pod["metadata"].setdefault("annotations", {})["otel-injector.io/sidecar-mode"] = mode
+    pod["metadata"]["annotations"]["otel-injector.io/endpoint"] = "node"
     result = inject_pod(pod, SETTINGS, namespace="shop").pod
     kubernetes_validate.validate(result, K8S_VERSION, strict=True)
+
+
+@PROPERTY_SETTINGS
+@given(pods(), st.sampled_from(["native", "none"]), st.dictionaries(dns_label, text, max_size=3))
+def test_every_reference_we_add_resolves_and_user_attributes_survive(
+    pod: dict[str, Any], mode: str, attributes: dict[str, str]
+) -> None:
+    """The kubelet expands ``$(VAR)`` only from variables defined earlier: each reference in
+    a value we add names one; and resource.opentelemetry.io values reach the env unchanged
+    after the SDK's percent-decoding (or are refused with a warning)."""
+    annotations = pod["metadata"].setdefault("annotations", {})
+    annotations.update({"otel-injector.io/sidecar-mode": mode, "otel-injector.io/endpoint": "node"})
+    annotations.update({f"resource.opentelemetry.io/{k}": v for k, v in attributes.items()})
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    refused = {m.split(": ", 2)[1] for m in result.warnings if "resource.opentelemetry.io/" in m}
+    for old, new in zip(pod["spec"]["containers"], result.pod["spec"]["containers"], strict=True):
+        user_env = {e["name"] for e in old.get("env", [])}
+        defined: set[str] = set()
+        for entry in new.get("env", []):
+            value = entry.get("value")
+            if entry["name"] not in user_env and isinstance(value, str):
+                for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", value):
+                    assert ref in defined, f"{entry['name']} references {ref} before it is defined"
+            defined.add(entry["name"])
+        ours = {e["name"]: e.get("value") for e in new.get("env", [])}.get("OTEL_RESOURCE_ATTRIBUTES")
+        if "OTEL_RESOURCE_ATTRIBUTES" in user_env or not isinstance(ours, str):
+            continue
+        decoded = {k: unquote(v) for k, v in (item.split("=", 1) for item in ours.split(","))}
+        for key, value in attributes.items():
+            if f"resource.opentelemetry.io/{key}" not in refused and key != "service.name":
+                assert decoded[key] == value.strip()
 
 
 def test_schema_validation_can_fail() -> None:

@@ -20,7 +20,11 @@ from webhook.cluster.controllers import Controllers
 from webhook.config.live import LiveInjection
 from webhook.config.settings import Settings, load_settings
 from webhook.http.app import BackgroundService, create_app
+from webhook.telemetry.controllerspans import controller_tracer
 from webhook.telemetry.logs import setup_logging
+from webhook.telemetry.metrics import Metrics
+from webhook.telemetry.repairmetrics import RepairMetrics
+from webhook.telemetry.tracing import build_tracer_provider
 
 #: What ``otel-injector serve`` hands to uvicorn (a string, so workers can import it).
 APP_FACTORY = "webhook.compose:app_from_environment"
@@ -29,10 +33,21 @@ APP_FACTORY = "webhook.compose:app_from_environment"
 def build_app(settings: Settings) -> FastAPI:
     """The app for ``settings``, with the controllers they ask for."""
     live = LiveInjection(settings.injection)
+    metrics = Metrics()
+    # One tracer provider for the admissions' spans and the controllers' (one export queue).
+    provider = build_tracer_provider(switch_interval=settings.serving.gil_switch_interval_seconds)
     services: list[BackgroundService] = []
     if settings.needs_kubernetes:
-        services.append(Controllers(settings, on_source_hash=live.use_config_hash))
-    return create_app(settings, live=live, services=services)
+        services.append(
+            Controllers(
+                settings,
+                on_source_hash=live.use_config_hash,
+                metrics=RepairMetrics(metrics.registry),
+                injection=live.current,
+                tracer=controller_tracer(provider),
+            )
+        )
+    return create_app(settings, live=live, services=services, app_metrics=metrics, tracer_provider=provider)
 
 
 def app_from_environment() -> FastAPI:

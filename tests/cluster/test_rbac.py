@@ -59,6 +59,15 @@ def cluster_rules(*, pods: bool, config_name: str) -> list[dict[str, Any]]:
     ]
     if pods:
         rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]})
+        # With the pod watch the chart also lets the leader find and roll workloads.
+        rules.append({"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]})
+        rules.append(
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments", "statefulsets", "daemonsets"],
+                "verbs": ["get", "patch"],
+            }
+        )
     return rules
 
 

@@ -968,3 +968,45 @@ def test_uninstall_hooks_remove_the_webhook_first_then_the_leftovers(helm: Path)
     rules = find(rbac, "ClusterRole")["rules"]
     webhook_rule = next(r for r in rules if "mutatingwebhookconfigurations" in r["resources"])
     assert webhook_rule["resourceNames"] == ["otel-injector"]
+
+
+def test_repair_values_reach_the_settings_and_rbac_grants_only_rollouts(render: Render) -> None:
+    objects = render()
+    env = env_of(webhook_deployment(objects))
+    assert env["OTEL_INJECTOR_REPAIR_MISSING_SIDECARS"] == "false"
+    assert env["OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE"] == "2"
+    assert env["OTEL_INJECTOR_RESTART_COOLDOWN_SECONDS"] == "600"
+    clusterrole = find(objects, "ClusterRole")
+    assert rules_for(clusterrole, "replicasets") == [
+        {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]}
+    ]
+    assert rules_for(clusterrole, "deployments") == [
+        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": ["get", "patch"]}
+    ]
+    assert not rules_for(clusterrole, "jobs"), "Jobs are never touched"
+    on = env_of(webhook_deployment(render("repair.missingSidecars.enabled=true", "repair.maxRestartsPerMinute=5")))
+    assert (on["OTEL_INJECTOR_REPAIR_MISSING_SIDECARS"], on["OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE"]) == ("true", "5")
+    off = find(render("reconciler.enabled=false"), "ClusterRole")
+    assert not rules_for(off, "deployments"), "without the reconciler nothing is rolled"
+
+
+# --- env-only injection (issue 12 section 5) ----------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["node", "http://otel-gateway.observability.svc:4318"])
+def test_the_default_env_only_endpoint_reaches_the_webhook(render: Render, endpoint: str) -> None:
+    env = env_of(webhook_deployment(render(f"injection.endpoint={endpoint}")))
+    assert env["OTEL_INJECTOR_ENV_ONLY_ENDPOINT"] == endpoint
+    strings = {k: v for k, v in env.items() if isinstance(v, str)}
+    loaded = settings.load_settings(environ=strings, overrides={"tls_cert": "/c", "tls_key": "/k"})
+    assert loaded.injection.env_only_endpoint == endpoint
+
+
+def test_no_default_env_only_endpoint_sets_no_variable(render: Render) -> None:
+    assert "OTEL_INJECTOR_ENV_ONLY_ENDPOINT" not in env_of(webhook_deployment(render()))
+
+
+@pytest.mark.parametrize("endpoint", ["gateway:4317", "http://u:p@gw", "http://gw/?x=1"])
+def test_a_bad_env_only_endpoint_is_rejected_by_the_schema(render_error: RenderError, endpoint: str) -> None:
+    message = render_error(f"injection.endpoint={endpoint}")
+    assert _mentions(message, "injection.endpoint"), message

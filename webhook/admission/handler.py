@@ -45,6 +45,7 @@ from webhook.admission.review import (
     patched,
     render,
 )
+from webhook.admission.tracerecord import with_admission_trace
 from webhook.core.bounds import clip
 from webhook.core.decision import Reason, decide
 from webhook.core.injection import InjectionResult, mutate
@@ -143,6 +144,8 @@ class AdmissionHandler:
         if phases is not None:
             phases.done("mutate")
         patch = make_patch(pod, result.pod)
+        if result.injected:
+            patch = with_admission_trace(patch, trace.get_current_span())
         if phases is not None:
             phases.done("build patch")
         return patched(request, patch, result.warnings), result, patch

@@ -1,4 +1,5 @@
-"""``otel-injector stale``: the command around :mod:`webhook.cluster.stale`.
+"""``otel-injector stale``: the command around :mod:`webhook.cluster.stale`; with
+``--missing``, around :mod:`webhook.cluster.missingreport` (pods missing the sidecar).
 
 Exit codes: 0 nothing stale, 3 stale pods remain, 1 an API request failed.
 """
@@ -24,7 +25,8 @@ from webhook.cluster.stale import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``stale`` command's flags."""
     parser.description = (
-        "List injected pods whose collector config or sidecar image is out of date, grouped by workload. "
+        "List injected pods whose collector config or sidecar image is out of date, grouped by workload "
+        "(with --missing: pods the rules would inject that run without the sidecar). "
         "Exit 0: nothing stale; 3: stale pods remain; 1: an API request failed."
     )
     scope = parser.add_mutually_exclusive_group()
@@ -40,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-hash", help="the current config hash (default: from the source ConfigMap)")
     parser.add_argument("--restart", action="store_true", help="roll the stale Deployments, StatefulSets, DaemonSets")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--missing",
+        action="store_true",
+        help="list pods the rules would inject that run without the sidecar instead (exit 3 when any)",
+    )
 
 
 def current_config_hash(kube: Any, namespace: str, source: str, fallback: str) -> tuple[str, str]:
@@ -59,11 +66,34 @@ def current_config_hash(kube: Any, namespace: str, source: str, fallback: str) -
     return fallback, "settings" if fallback else ""
 
 
+def namespace_labels(kube: Any, namespace: str | None) -> dict[str, dict[str, str]]:
+    """Namespace name -> labels (one GET with ``-n``, else a list). Without the right to
+    read namespaces only pods labelled ``tracing=enabled`` are in scope; a warning says so."""
+    from webhook.cluster.client import ApiError
+    from webhook.cluster.objects import labels_of
+    from webhook.cluster.paths import api_path
+
+    try:
+        if namespace:
+            found = kube.get_or_none(api_path("v1", "namespaces", None, namespace))
+            items = [found] if found else []
+        else:
+            items, _ = kube.list(api_path("v1", "namespaces"))
+    except ApiError as err:
+        if err.status not in (401, 403):
+            raise
+        print(f"otel-injector: cannot read namespaces ({err}); only pods labelled tracing=enabled", file=sys.stderr)
+        return {}
+    return {str((n.get("metadata") or {}).get("name")): dict(labels_of(n)) for n in items}
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``otel-injector stale``."""
     import dataclasses
 
     from webhook.cluster.client import ApiError, Kube
+    from webhook.cluster.missing import find_missing
+    from webhook.cluster.missingreport import render_missing_json, render_missing_text
     from webhook.cluster.paths import api_path
     from webhook.config.settings import load_settings
 
@@ -73,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
         injection = dataclasses.replace(injection, sidecar_image=args.image)
     try:
         kube = Kube.connect(settings.kubeconfig)
-        if args.config_hash:
-            current_hash = args.config_hash
+        if args.config_hash or args.missing:
+            current_hash = args.config_hash or ""
         else:
             current_hash, origin = current_config_hash(
                 kube, injection.namespace, settings.collector_source, injection.config_hash
@@ -83,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
                 print("otel-injector: no source ConfigMap or config hash found; comparing images only", file=sys.stderr)
         path = api_path("v1", "pods", args.namespace) if args.namespace else api_path("v1", "pods")
         pods, _ = kube.list(path)
-        workloads = group_by_workload(find_stale(pods, current_hash=current_hash, settings=injection))
+        if args.missing:
+            found = find_missing(pods, namespace_labels=namespace_labels(kube, args.namespace), settings=injection)
+            workloads = group_by_workload(found)
+        else:
+            workloads = group_by_workload(find_stale(pods, current_hash=current_hash, settings=injection))
         if args.restart:
             patch = restart_patch()
             for w in workloads:
@@ -97,7 +131,11 @@ def run(args: argparse.Namespace) -> int:
     except ApiError as err:
         print(f"otel-injector: {err}", file=sys.stderr)
         return 1
-    if args.output == "json":
+    if args.missing and args.output == "json":
+        sys.stdout.write(render_missing_json(workloads))
+    elif args.missing:
+        sys.stdout.write(render_missing_text(workloads, restart=args.restart))
+    elif args.output == "json":
         sys.stdout.write(render_json(workloads, current_hash=current_hash, image=injection.sidecar_image))
     else:
         sys.stdout.write(

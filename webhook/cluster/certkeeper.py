@@ -67,6 +67,7 @@ from webhook.cluster.objects import annotations_of
 from webhook.cluster.paths import mutating_webhook_path, secret_path
 from webhook.config.settings import Settings
 from webhook.config.timings import ClusterTimings
+from webhook.telemetry.controllerspans import decide, work_span
 
 log = logging.getLogger("webhook.cluster.certkeeper")
 
@@ -96,13 +97,16 @@ def ensure_secret(
         secret = kube.get_or_none(path)
         current = material_from_secret(secret)
         if secret is None:
-            material = issue(None, dns_names)
-            try:
-                kube.create(secret_path(namespace), secret_body(name, namespace, material))
-            except ApiError as err:
-                if err.conflict:
-                    continue  # another replica created it first: use theirs
-                raise
+            with work_span(kube.tracer, "certificate creation", _span_attributes(namespace, name)) as span:
+                decide(span, "create", "no certificate Secret")
+                material = issue(None, dns_names)
+                try:
+                    kube.create(secret_path(namespace), secret_body(name, namespace, material))
+                except ApiError as err:
+                    if err.conflict:
+                        decide(span, "conflict", "another replica created it first: using theirs")
+                        continue  # another replica created it first: use theirs
+                    raise
             serial = f"{serial_of(material.tls_cert):x}"
             log.info("created certificate Secret %s/%s", namespace, name, extra={"serial": serial})
             return material, True
@@ -115,13 +119,16 @@ def ensure_secret(
                 raise ApiError(0, f"Secret {namespace}/{name}: {problem}; waiting for the leader to renew it")
             return current, False
         reason = problem or f"renewal requested ({RENEW_ANNOTATION}={requested})"
-        material = issue(current, dns_names, renew_ca=requested.lower() == "ca")
-        try:
-            kube.replace(path, secret_body(name, namespace, material, existing=secret))
-        except ApiError as err:
-            if err.conflict:
-                continue
-            raise
+        with work_span(kube.tracer, "certificate renewal", _span_attributes(namespace, name)) as span:
+            decide(span, "renew-ca" if requested.lower() == "ca" else "renew", reason)
+            material = issue(current, dns_names, renew_ca=requested.lower() == "ca")
+            try:
+                kube.replace(path, secret_body(name, namespace, material, existing=secret))
+            except ApiError as err:
+                if err.conflict:
+                    decide(span, "conflict", "another replica renewed it first: using theirs")
+                    continue
+                raise
         log.info(
             "renewed certificate Secret %s/%s: %s",
             namespace,
@@ -131,6 +138,10 @@ def ensure_secret(
         )
         return material, True
     raise ApiError(409, f"Secret {namespace}/{name}: still conflicting after {attempts} attempts")
+
+
+def _span_attributes(namespace: str, name: str) -> dict[str, str]:
+    return {"otel_injector.object": f"secret/{namespace}/{name}", "k8s.namespace.name": namespace}
 
 
 def patch_ca_bundle(kube: Kube, config_name: str, ca_bundle_b64: str) -> bool:
@@ -150,12 +161,18 @@ def patch_ca_bundle(kube: Kube, config_name: str, ca_bundle_b64: str) -> bool:
         if not operations:
             return False
         version = (config.get("metadata") or {}).get("resourceVersion")
-        try:
-            kube.json_patch(path, [{"op": "test", "path": "/metadata/resourceVersion", "value": version}, *operations])
-        except ApiError as err:
-            if err.conflict or err.status == 422:
-                continue
-            raise
+        attributes = {"otel_injector.object": f"mutatingwebhookconfiguration/{config_name}"}
+        with work_span(kube.tracer, "caBundle patch", attributes) as span:
+            decide(span, "patch", f"caBundle differs in {len(operations)} webhook(s)")
+            try:
+                kube.json_patch(
+                    path, [{"op": "test", "path": "/metadata/resourceVersion", "value": version}, *operations]
+                )
+            except ApiError as err:
+                if err.conflict or err.status == 422:
+                    decide(span, "conflict", "the configuration changed meanwhile: reading it again")
+                    continue
+                raise
         log.info("patched the caBundle of %d webhook(s) in %s", len(operations), config_name)
         return True
     raise ApiError(409, f"MutatingWebhookConfiguration {config_name}: still conflicting after 5 attempts")

@@ -30,8 +30,12 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry.trace import NoOpTracer, Tracer
 
 from webhook.cluster.objects import JSONDict
+from webhook.telemetry.controllerspans import ApiCall
 
 log = logging.getLogger("webhook.cluster.client")
 
@@ -103,12 +107,25 @@ class Kube:
     """Plain-JSON access to the API server through one ``ApiClient``. Thread-safe.
 
     Writes carry ``fieldManager`` (``field_manager``), which names this program in each
-    object's managedFields."""
+    object's managedFields. Under a controller's span each request is a client span of
+    ``tracer`` whose ``traceparent`` goes to the apiserver
+    (:class:`~webhook.telemetry.controllerspans.ApiCall`)."""
 
-    def __init__(self, api_client: Any, *, field_manager: str = FIELD_MANAGER, timeout: float = REQUEST_TIMEOUT):
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        timeout: float = REQUEST_TIMEOUT,
+        tracer: Tracer | None = None,
+    ):
         self.api_client = api_client
         self.field_manager = field_manager
         self.timeout = timeout
+        self.tracer: Tracer = tracer or NoOpTracer()
+        # server.address/port of the client spans, from the configured apiserver URL.
+        host = urlsplit(str(getattr(getattr(api_client, "configuration", None), "host", "") or ""))
+        self._server = (host.hostname or "", host.port)
 
     @classmethod
     def connect(cls, kubeconfig: str = "", **kwargs: Any) -> Kube:
@@ -130,12 +147,13 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         timeout: float | tuple[float, float] | None = None,
+        trace_headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request; returns the urllib3 response, unread. Raises ApiError(0) when
         the server cannot be reached."""
         import urllib3
 
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": "application/json", "Content-Type": content_type, **(trace_headers or {})}
         try:
             _, url, headers, _, _ = self.api_client.param_serialize(
                 method=method,
@@ -176,13 +194,21 @@ class Kube:
         """One bounded request; returns the parsed JSON answer. Raises :class:`ApiError`."""
         import urllib3
 
-        response = self._send(method, path, query=query, body=body, content_type=content_type)
-        try:
-            data = response.read()
-        except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise ApiError(0, f"{method} {path}: {type(err).__name__}: {err}") from None
-        finally:
-            response.release_conn()
+        with ApiCall(self.tracer, method, path, *self._server) as call:
+            try:
+                response = self._send(
+                    method, path, query=query, body=body, content_type=content_type, trace_headers=call.headers
+                )
+            except ApiError:
+                call.status(0)
+                raise
+            call.status(response.status)
+            try:
+                data = response.read()
+            except (urllib3.exceptions.HTTPError, OSError) as err:
+                raise ApiError(0, f"{method} {path}: {type(err).__name__}: {err}") from None
+            finally:
+                response.release_conn()
         if not 200 <= response.status < 300:
             raise _api_error(response.status, data, f"{method} {path}")
         if not data:

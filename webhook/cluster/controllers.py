@@ -8,7 +8,10 @@
   its source watch runs in every replica and reports the config hash to ``on_source_hash``;
 * the certificate keeper (:mod:`webhook.cluster.certkeeper`) when ``cert_mode`` is
   ``self-managed``. The first certificate was already bootstrapped by ``otel-injector
-  serve`` before the server loaded TLS.
+  serve`` before the server loaded TLS;
+* with the reconciler and ``settings.missing_sidecars``, the pass over every pod
+  (:mod:`webhook.cluster.missing`: pods missing the sidecar, auto-restart) and its restart
+  worker (:mod:`webhook.cluster.restarts`), sharing the reconciler's namespace informer.
 
 Only the leader writes (ConfigMaps, the certificate Secret, the caBundle); every replica
 serves admissions. The composition root (:mod:`webhook.compose`) hands a
@@ -25,14 +28,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+
+from opentelemetry.trace import Tracer
 
 from webhook.cluster.certkeeper import CertKeeper
 from webhook.cluster.client import Kube
 from webhook.cluster.leader import AlwaysLeader, LeaderElector, LeaseTimings, identity
+from webhook.cluster.missing import SidecarWatch
+from webhook.cluster.owners import Owners
 from webhook.cluster.reconciler import Reconciler
+from webhook.cluster.restarts import Restarter
 from webhook.config.settings import Settings
 from webhook.config.timings import ClusterTimings
+from webhook.core.restartbudget import RestartBudget
+from webhook.core.settings import InjectionSettings
+from webhook.telemetry.repairmetrics import RepairMetrics
 
 log = logging.getLogger("webhook.cluster.controllers")
 
@@ -59,13 +71,21 @@ class Controllers:
         kube: Kube | None = None,
         on_source_hash: Callable[[str], object] | None = None,
         candidate: str | None = None,
+        tracer: Tracer | None = None,
+        metrics: RepairMetrics | None = None,
+        injection: Callable[[], InjectionSettings] | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube or Kube.connect(settings.kubeconfig)
+        if tracer is not None:  # the controllers' spans and their API calls' client spans
+            self.kube.tracer = tracer
         self.identity = candidate or identity()
         self.leader: LeaderElector | None = None
         self.reconciler: Reconciler | None = None
         self.keeper: CertKeeper | None = None
+        self.restarter: Restarter | None = None
+        self.sidecar_watch: SidecarWatch | None = None
+        self.metrics = metrics or RepairMetrics()
         self._stopped = threading.Event()
         timings = settings.cluster
         is_leader: Callable[[], bool] = AlwaysLeader().is_leader
@@ -91,6 +111,34 @@ class Controllers:
             )
         if settings.cert_mode == "self-managed":
             self.keeper = CertKeeper(self.kube, settings, is_leader=is_leader, interval=timings.cert_sync_seconds)
+        if self.reconciler is not None and settings.missing_sidecars:
+            owners = Owners(self.kube, ttl=timings.resync_seconds, clock=time.monotonic)
+            budget = RestartBudget(
+                max_per_minute=settings.max_restarts_per_minute,
+                cooldown=timings.restart_cooldown_seconds,
+                cooldown_max=timings.restart_cooldown_max_seconds,
+                clock=time.monotonic,
+            )
+            self.restarter = Restarter(
+                self.kube,
+                owners,
+                budget,
+                self.metrics,
+                is_leader=is_leader,
+                rollout_wait=timings.rollout_wait_seconds,
+            )
+            self.sidecar_watch = SidecarWatch(
+                self.kube,
+                namespaces=self.reconciler.namespaces,
+                injection=injection or (lambda: settings.injection),
+                restarter=self.restarter,
+                owners=owners,
+                metrics=self.metrics,
+                is_leader=is_leader,
+                repair=settings.repair_missing_sidecars,
+                pass_seconds=timings.missing_pass_seconds,
+                instance=self.identity,
+            )
 
     def is_leader(self) -> bool:
         """Whether this process may write now."""
@@ -110,6 +158,9 @@ class Controllers:
             self.reconciler.start()
         if self.keeper is not None:
             self.keeper.start()
+        if self.sidecar_watch is not None and self.restarter is not None:
+            self.restarter.start()
+            self.sidecar_watch.start()
         if self.leader is not None:
             self.leader.start()
         log.info(
@@ -131,6 +182,9 @@ class Controllers:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.sidecar_watch is not None and self.restarter is not None:
+            self.sidecar_watch.stop(timeout)
+            self.restarter.stop(timeout)
         if self.reconciler is not None:
             self.reconciler.stop(timeout)
         if self.keeper is not None:

@@ -257,7 +257,7 @@ def slim_pod(pod: JSONDict) -> JSONDict:
     """What the pod cache keeps: enough for :func:`pod_mounts_copy`."""
     metadata = pod.get("metadata") or {}
     status = annotations_of(pod).get(names.STATUS_ANNOTATION)
-    return {
+    slim: JSONDict = {
         "metadata": {
             "name": metadata.get("name"),
             "namespace": metadata.get("namespace"),
@@ -267,3 +267,11 @@ def slim_pod(pod: JSONDict) -> JSONDict:
         },
         "status": {"phase": (pod.get("status") or {}).get("phase")},
     }
+    # The admission's trace context, for the reconciler span's link (reconcilespans).
+    admission = annotations_of(pod).get(names.ADMISSION_TRACE_ANNOTATION)
+    if isinstance(admission, str) and len(admission) <= 64:
+        slim["metadata"]["annotations"] = {
+            **slim["metadata"]["annotations"],
+            names.ADMISSION_TRACE_ANNOTATION: admission,
+        }
+    return slim

@@ -53,6 +53,7 @@ from typing import Any, Protocol
 from webhook.cluster.client import ApiError, Kube
 from webhook.cluster.objects import JSONDict
 from webhook.cluster.paths import lease_path
+from webhook.telemetry.controllerspans import decide, work_span
 
 log = logging.getLogger("webhook.cluster.leader")
 
@@ -193,11 +194,18 @@ class LeaderElector:
             extra={"identity": self.identity},
         )
         callback = self.on_started_leading if leading else self.on_stopped_leading
-        if callback is not None:
-            try:
-                callback()
-            except Exception:
-                log.exception("leadership callback failed")
+        # A span per transition, so Jaeger shows when which replica became the writer.
+        attributes = {
+            "otel_injector.object": f"lease/{self.namespace}/{self.name}",
+            "otel_injector.identity": self.identity,
+        }
+        with work_span(self.kube.tracer, "leadership change", attributes) as span:
+            decide(span, "acquired" if leading else "lost", "lease taken or renewed" if leading else "lease not held")
+            if callback is not None:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("leadership callback failed")
 
     def try_acquire_or_renew(self) -> bool:
         """One round: create, renew or take over the Lease. True when we hold it now."""

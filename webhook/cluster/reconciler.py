@@ -62,6 +62,7 @@ from webhook.cluster.copies import (
 from webhook.cluster.informer import Informer
 from webhook.cluster.objects import JSONDict
 from webhook.cluster.paths import api_path, configmap_path
+from webhook.cluster.reconcilespans import traced_reconcile, traced_source_change
 from webhook.cluster.workqueue import WorkQueue
 from webhook.config.settings import Settings
 from webhook.config.timings import ClusterTimings
@@ -115,7 +116,7 @@ class Reconciler:
             configmap_path(self.namespace),
             name="source",
             field_selector=f"metadata.name={self.source_name}",
-            on_change=self._on_source,
+            on_change=lambda old, new: traced_source_change(self, self._on_source, old, new),
         )
         self.copies = Informer(
             kube,
@@ -253,7 +254,7 @@ class Reconciler:
                 self.queue.add_after(key, 0.2)
                 continue
             try:
-                self.reconcile(key)
+                traced_reconcile(self, key)  # self.reconcile(key), in its span
                 self._failures.pop(key, None)
             except ApiError as err:
                 delay = self._failures.setdefault(key, Backoff(1.0, 60.0)).next()

@@ -10,7 +10,8 @@ A pod is stale when its status annotation (``otel-injector.io/status``) records
 * an ``image`` other than the one it would get now: ``--image`` or the configured sidecar
   image, unless the pod chose its own with the ``otel-injector.io/image`` annotation.
 
-Finished pods (Succeeded, Failed) are not listed. Pods are grouped by
+Finished pods (Succeeded, Failed) and env-only pods (``sidecar-mode: none``, which have no
+sidecar) are not listed. Pods are grouped by
 :func:`webhook.core.workload.infer_workload` (a ReplicaSet's pods under their Deployment).
 
 ``--restart`` patches ``spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]``
@@ -95,6 +96,8 @@ def stale_reasons(pod: Mapping[str, Any], *, current_hash: str, settings: Inject
     status = Status.parse(raw)
     if status is None:
         return ["status annotation is not a JSON object; injected by an unknown version"]
+    if status.env_only:
+        return []  # sidecar-mode none: no sidecar, so no config or image to be out of date
     reasons = []
     if current_hash and status.mounts(settings.config_map) and status.config_hash != current_hash:
         shown = status.config_hash or "none recorded"

@@ -86,6 +86,15 @@ class Settings:
     lease_name: str = "otel-injector-leader"
     # Empty: in-cluster config, else $KUBECONFIG or ~/.kube/config.
     kubeconfig: str = ""
+    # --- Pods missing the sidecar, and rollouts (webhook.cluster.missing, .restarts) ---
+    # With the reconciler: watch every pod to find the ones the rules would inject that run
+    # without the sidecar (the gauge otel_injector_pods_missing_sidecar, SidecarMissing
+    # Events) and roll workloads annotated otel-injector.io/auto-restart when out of date.
+    missing_sidecars: bool = True
+    # Roll the Deployment, StatefulSet or DaemonSet of a pod missing the sidecar.
+    repair_missing_sidecars: bool = False
+    # Cluster-wide cap on the rollouts the leader starts (repairs and auto-restarts).
+    max_restarts_per_minute: int = 2
     injection: InjectionSettings = field(default_factory=InjectionSettings)
     # --- Timings (webhook.config.timings): controllers, then the serving process ---
     cluster: ClusterTimings = field(default_factory=ClusterTimings)
@@ -103,6 +112,8 @@ class Settings:
         if not 0 < self.header_timeout_seconds <= 60 or not 0 < self.body_timeout_seconds <= 60:
             raise SettingsError("header_timeout_seconds and body_timeout_seconds must be within (0, 60]")
         check_choice("cert_mode", self.cert_mode, CERT_MODES)
+        if not isinstance(self.max_restarts_per_minute, int) or self.max_restarts_per_minute < 1:
+            raise SettingsError(f"max_restarts_per_minute must be at least 1, not {self.max_restarts_per_minute!r}")
 
     @property
     def needs_kubernetes(self) -> bool:

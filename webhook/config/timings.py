@@ -42,9 +42,23 @@ class ClusterTimings:
     lease_duration_seconds: float = 15.0
     renew_deadline_seconds: float = 10.0
     retry_period_seconds: float = 2.0
+    # How often the leader looks for pods missing the sidecar or out of date (a pod change
+    # also triggers a look, at most this often).
+    missing_pass_seconds: float = 30.0
+    # A workload rolled by the leader is not rolled again for this long; each further
+    # restart of it doubles the wait, up to restart_cooldown_max_seconds.
+    restart_cooldown_seconds: float = 600.0
+    restart_cooldown_max_seconds: float = 86400.0
+    # How long the leader waits for one rollout to finish before it starts the next.
+    rollout_wait_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         _check_positive(self, zero_ok=("pod_grace_seconds",))
+        if self.restart_cooldown_seconds > self.restart_cooldown_max_seconds:
+            raise SettingsError(
+                "restart_cooldown_seconds must not exceed restart_cooldown_max_seconds, not "
+                f"{self.restart_cooldown_seconds:g} / {self.restart_cooldown_max_seconds:g}"
+            )
         if not self.retry_period_seconds < self.renew_deadline_seconds < self.lease_duration_seconds:
             raise SettingsError(
                 "need retry_period_seconds < renew_deadline_seconds < lease_duration_seconds, not "

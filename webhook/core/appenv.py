@@ -2,7 +2,12 @@
 
 Contract: the user's env always wins. A variable the container already sets is left as it
 is, with one exception by design: an existing literal ``OTEL_RESOURCE_ATTRIBUTES`` keeps all
-its keys and gets ours merged in after them.
+its keys and gets ours merged in after them. A ``service.name`` in it also means no
+``OTEL_SERVICE_NAME`` is added (SDKs prefer that variable over the attribute).
+
+The endpoint is the sidecar on ``localhost``, or for an env-only pod the node's collector or
+a URL (:mod:`webhook.core.endpoint`); the attributes beyond the ``k8s.*`` names follow
+:mod:`webhook.core.resource`.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from webhook.core import names
 from webhook.core.bounds import clip
+from webhook.core.endpoint import NODE_IP_ENV, NODE_IP_FIELD, AppEndpoint
 from webhook.core.overrides import Notice
+from webhook.core.resource import NO_RESOURCE, PodResource, container_attributes, format_value
 from webhook.core.settings import InjectionSettings, OtlpProtocol
 from webhook.core.workload import Workload
 
@@ -38,6 +44,7 @@ class PodIdentity:
     namespace: str
     workload: Workload | None
     service_name: str | None  # from the annotation or a label; None: per-container fallback
+    resource: PodResource = NO_RESOURCE  # the conventions' attributes (webhook.core.resource)
 
 
 def service_name_for(identity: PodIdentity, container_name: str) -> str:
@@ -63,6 +70,7 @@ def inject_env(
     settings: InjectionSettings,
     *,
     name: str | None = None,
+    endpoint: AppEndpoint | None = None,
 ) -> tuple[list[str], list[Notice]]:
     """Add our env vars to ``container`` in place (the caller passes a deep copy).
 
@@ -72,7 +80,8 @@ def inject_env(
     expands references to variables defined earlier in the list.
 
     ``name`` is the container's name as copied into the values (the caller caps it);
-    by default the container's own.
+    by default the container's own. ``endpoint`` is where an env-only pod exports; ``None``
+    for the sidecar on ``localhost``.
     """
     container_name = name if name is not None else str(container.get("name") or "")
     env: list[Any] = container.get("env") or []
@@ -86,16 +95,24 @@ def inject_env(
             new.append({"name": name, "value": value})
             added.append(name)
 
-    endpoint, protocol = _endpoint_and_protocol(env, existing, settings.app_otlp_protocol)
-    if endpoint:
-        add(ENDPOINT, endpoint)
+    url, protocol = _endpoint_and_protocol(env, existing, settings.app_otlp_protocol, endpoint)
+    if url:
+        if endpoint is not None and endpoint.needs_node_ip and NODE_IP_ENV not in existing:
+            # Before the endpoint that references it: the kubelet expands $(VAR) only from
+            # variables defined earlier. A user's own OTEL_NODE_IP is earlier still (ours
+            # are appended after the user's), and then theirs is the one used.
+            field_ref = {"fieldRef": {"apiVersion": "v1", "fieldPath": NODE_IP_FIELD}}
+            new.append({"name": NODE_IP_ENV, "valueFrom": field_ref})
+            added.append(NODE_IP_ENV)
+        add(ENDPOINT, url)
     if protocol:
         add(PROTOCOL, protocol)
-    add(SERVICE_NAME, service_name_for(identity, container_name))
+    position = existing.get(RESOURCE_ATTRIBUTES)
+    if not (position is not None and _has_service_name(env[position])):
+        add(SERVICE_NAME, service_name_for(identity, container_name))
     add(PROPAGATORS, settings.propagators)
 
-    ours = _resource_attributes(identity, container_name)
-    position = existing.get(RESOURCE_ATTRIBUTES)
+    ours = _resource_attributes(identity, container_name, container.get("image"))
     if position is None:
         helpers = _helpers_for(ours, existing)
         new[0:0] = helpers
@@ -109,6 +126,7 @@ def inject_env(
                 # The user defines a helper after their OTEL_RESOURCE_ATTRIBUTES: a $(...)
                 # reference to it there is never expanded, so its attribute is left out.
                 late_keys = {key for var, _, key in names.APP_DOWNWARD_ENV if var in late}
+                late_keys |= {k for k, v in missing if any(f"$({var})" in v for var in late)}
                 missing = [(k, v) for k, v in missing if k not in late_keys]
                 warnings.append(
                     Notice(
@@ -141,39 +159,53 @@ def inject_env(
 
 
 def _endpoint_and_protocol(
-    env: Sequence[Any], existing: Mapping[Any, int], default: OtlpProtocol
+    env: Sequence[Any], existing: Mapping[Any, int], default: OtlpProtocol, target: AppEndpoint | None
 ) -> tuple[str | None, str | None]:
     """Endpoint and protocol to add, kept consistent with whatever the user already set.
 
-    If the user set only the protocol, our endpoint follows it. If the user set only the
-    endpoint, we add no protocol: we cannot know which one their endpoint speaks.
+    If the user set only the protocol, our endpoint follows it (a URL endpoint is used as it
+    is; an unknown protocol gets no endpoint). If the user set only the endpoint, we add no
+    protocol: we cannot know which one their endpoint speaks.
     """
     has_endpoint, has_protocol = ENDPOINT in existing, PROTOCOL in existing
     if has_endpoint:
         return None, None
     if has_protocol:
         user_protocol = env[existing[PROTOCOL]].get("value")
-        endpoint = _ENDPOINT_FOR.get(user_protocol) if isinstance(user_protocol, str) else None
-        return endpoint, None
-    return _ENDPOINT_FOR[default], default
+        if not isinstance(user_protocol, str) or user_protocol not in _ENDPOINT_FOR:
+            return (target.url or None) if target is not None else None, None
+        return (target.url_for(user_protocol) if target is not None else _ENDPOINT_FOR[user_protocol]), None
+    return (target.url_for(default) if target is not None else _ENDPOINT_FOR[default]), default
 
 
-def _resource_attributes(identity: PodIdentity, container_name: str) -> list[tuple[str, str]]:
+def _has_service_name(variable: Mapping[str, Any]) -> bool:
+    """Whether the user's literal ``OTEL_RESOURCE_ATTRIBUTES`` sets ``service.name``."""
+    value = variable.get("value")
+    return isinstance(value, str) and "valueFrom" not in variable and "service.name" in _keys(value)
+
+
+def _resource_attributes(identity: PodIdentity, container_name: str, image: object) -> list[tuple[str, str]]:
     attrs = [("k8s.namespace.name", identity.namespace)]
     attrs += [(key, f"$({var})") for var, _, key in names.APP_DOWNWARD_ENV]
     if identity.workload is not None:
         attrs += identity.workload.resource_attributes()
     attrs.append(("k8s.container.name", container_name))
-    return attrs
+    return container_attributes(
+        identity.resource, attrs, namespace=identity.namespace, container_name=container_name, image=image
+    )
 
 
 def _format_attributes(attrs: Sequence[tuple[str, str]]) -> str:
-    # Values are percent-encoded as the OTel spec asks; "$()" stays literal for the kubelet.
-    return ",".join(f"{key}={quote(value, safe='$()')}" for key, value in attrs)
+    # Values are percent-encoded as the OTel spec asks (webhook.core.resource.format_value).
+    return ",".join(f"{key}={format_value(value)}" for key, value in attrs)
+
+
+def _keys(current: str) -> set[str]:
+    return {part.split("=", 1)[0].strip() for part in current.split(",") if "=" in part}
 
 
 def _missing_attributes(current: str, ours: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    present = {part.split("=", 1)[0].strip() for part in current.split(",") if "=" in part}
+    present = _keys(current)
     return [(k, v) for k, v in ours if k not in present]
 
 
@@ -194,10 +226,11 @@ def _helpers_defined_after(env: Sequence[Any], position: int) -> set[str]:
 
 
 def _helpers_for(attrs: Sequence[tuple[str, str]], existing: Mapping[Any, int]) -> list[dict[str, Any]]:
-    """Downward-API helper vars for the pod-level attributes in ``attrs`` that need one."""
-    keys = {key for key, _ in attrs}
+    """Downward-API helper vars that the values in ``attrs`` reference (``k8s.pod.name``,
+    and ``service.instance.id`` which holds the pod name too)."""
+    values = "".join(value for _, value in attrs)  # user values are encoded: no "$(" of theirs
     return [
         {"name": var, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
-        for var, path, key in names.APP_DOWNWARD_ENV
-        if key in keys and var not in existing
+        for var, path, _ in names.APP_DOWNWARD_ENV
+        if f"$({var})" in values and var not in existing
     ]

@@ -38,7 +38,8 @@ from webhook.core.bounds import (
 )
 from webhook.core.decision import INJECT, Decision, Reason, decide
 from webhook.core.overrides import Notice, PodOverrides, read_overrides
-from webhook.core.settings import InjectionSettings, SidecarMode
+from webhook.core.resource import read_pod_resource
+from webhook.core.settings import ENV_ONLY, InjectionMode, InjectionSettings
 from webhook.core.shape import shape_problem
 from webhook.core.sidecar import build_sidecar, build_volume
 from webhook.core.status import Status
@@ -46,6 +47,10 @@ from webhook.core.workload import Workload, infer_workload
 
 #: Workload kinds whose pods are meant to run to completion.
 _RUN_TO_COMPLETION = frozenset({"Job", "CronJob"})
+#: The decision of an env-only injection: same reason code, a message that says what was done.
+ENV_ONLY_INJECTED = Decision(
+    True, Reason.INJECTED, "otel-injector: OTEL_* env injected, no sidecar (sidecar-mode none)"
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class InjectionResult:
 
     pod: Mapping[str, Any]
     decision: Decision
-    mode: SidecarMode | None = None
+    mode: InjectionMode | None = None
     notices: tuple[Notice, ...] = ()
     env_added: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -71,7 +76,7 @@ class InjectionResult:
 
     @property
     def injected(self) -> bool:
-        """Whether the sidecar was added."""
+        """Whether the pod was injected (the sidecar, or in mode ``none`` only the env)."""
         return self.decision.inject
 
     @property
@@ -89,7 +94,8 @@ def inject_pod(
     workload: Workload | None = None,
 ) -> InjectionResult:
     """Decide, and if the pod qualifies, add the sidecar, its volume, the app env and the
-    status annotation.
+    status annotation; for an env-only pod (``sidecar-mode: none``, :mod:`webhook.core.endpoint`)
+    only the env and the status annotation.
 
     ``workload`` names the owner when the caller knows it (the CLI injecting a Deployment's
     template); otherwise it is inferred from the pod. Raises nothing, whatever the pod: a
@@ -176,7 +182,10 @@ def _mutate(
     if owner is not None and len(owner.name) > MAX_NAME_LENGTH:
         notices.append(_capped(f"the {clip(owner.kind, MAX_LABEL_LENGTH)} name", len(owner.name), MAX_NAME_LENGTH))
         owner = Workload(owner.kind, cap(owner.name, MAX_NAME_LENGTH))
-    service_name = overrides.service_name  # validated: at most 255 characters
+    resource, resource_notices = read_pod_resource(metadata, labels, annotations, owner)
+    notices.extend(resource_notices)
+    # validated: at most 255 characters; then resource.opentelemetry.io/service.name
+    service_name = overrides.service_name or resource.service_name
     if service_name is None:
         service_name = pod_service_name(None, labels)
         if service_name is not None and len(service_name) > MAX_LABEL_LENGTH:
@@ -185,10 +194,10 @@ def _mutate(
     if len(namespace) > MAX_LABEL_LENGTH:
         notices.append(_capped("the namespace", len(namespace), MAX_LABEL_LENGTH))
         namespace = cap(namespace, MAX_LABEL_LENGTH)
-    identity = PodIdentity(namespace=namespace, workload=owner, service_name=service_name)
+    identity = PodIdentity(namespace=namespace, workload=owner, service_name=service_name, resource=resource)
 
     job_kind = identity.workload.kind if identity.workload is not None else ""
-    if overrides.sidecar_mode == "container" and job_kind in _RUN_TO_COMPLETION:
+    if overrides.endpoint is None and overrides.sidecar_mode == "container" and job_kind in _RUN_TO_COMPLETION:
         # Still injected (tracing never blocks a pod), but the user must hear it: a plain
         # container never exits, so the pod never completes and neither does the Job.
         notices.append(
@@ -209,7 +218,7 @@ def _mutate(
             long_names += 1
             copied_name = cap(name, MAX_LABEL_LENGTH)
         before = list(container.get("env") or ()) if weigh else []  # inject_env changes it in place
-        added, env_notices = inject_env(container, identity, settings, name=copied_name)
+        added, env_notices = inject_env(container, identity, settings, name=copied_name, endpoint=overrides.endpoint)
         notices.extend(env_notices)
         if added:
             env_added[copied_name] = tuple(added)
@@ -218,15 +227,28 @@ def _mutate(
     if long_names:
         notices.append(_capped_names(long_names, MAX_LABEL_LENGTH))
 
+    status = status_annotation(overrides, settings, env_added)
+    with_status = existing_annotations + len(names.STATUS_ANNOTATION) + len(status)
+    if overrides.endpoint is not None:  # env only: no sidecar, no volume
+        if weigh:
+            budget.spend(len(status) + PATCH_OP_OVERHEAD)
+        if weigh_annotations and with_status > MAX_ANNOTATIONS_BYTES:
+            raise OverBudget(with_status, MAX_ANNOTATIONS_BYTES)
+        metadata["annotations"] = {**annotations, names.STATUS_ANNOTATION: status}
+        return InjectionResult(
+            pod=new,
+            decision=ENV_ONLY_INJECTED if decision == INJECT else decision,
+            mode=ENV_ONLY,
+            notices=tuple(notices),
+            env_added=env_added,
+        )
     taken = {
         p.get("name") for c in (*app_containers, *(spec.get("initContainers") or [])) for p in c.get("ports") or []
     }
     sidecar = build_sidecar(overrides, settings, taken_port_names={t for t in taken if isinstance(t, str)})
     volume = build_volume(overrides)
-    status = status_annotation(overrides, settings, env_added)
     if weigh:
         budget.spend(json_size(sidecar) + json_size(volume) + len(status) + 3 * PATCH_OP_OVERHEAD)
-    with_status = existing_annotations + len(names.STATUS_ANNOTATION) + len(status)
     if weigh_annotations and with_status > MAX_ANNOTATIONS_BYTES:
         raise OverBudget(with_status, MAX_ANNOTATIONS_BYTES)
     if overrides.sidecar_mode == "native":
@@ -303,7 +325,17 @@ def status_annotation(
 ) -> str:
     """The ``otel-injector.io/status`` value (:class:`~webhook.core.status.Status`): what
     was added and with which version, config and image, so ``stale`` can compare it later.
+    An env-only pod records the mode ``none`` and its endpoint, and no config or image.
     """
+    env = tuple(sorted({var for vars_ in env_added.values() for var in vars_}))
+    if overrides.endpoint is not None:
+        return Status(
+            version=__version__,
+            mode=ENV_ONLY,
+            endpoint=overrides.endpoint.recorded,
+            env=env,
+            env_containers=tuple(sorted(env_added)),
+        ).to_annotation()
     return Status(
         version=__version__,
         config_hash=settings.config_hash,
@@ -314,6 +346,6 @@ def status_annotation(
         volumes=(names.VOLUME_NAME,),
         # The union of names and the containers that got any keeps the record small on
         # pods with many containers (annotations share a 256 KiB budget).
-        env=tuple(sorted({var for vars_ in env_added.values() for var in vars_})),
+        env=env,
         env_containers=tuple(sorted(env_added)),
     ).to_annotation()

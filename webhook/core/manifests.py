@@ -22,6 +22,7 @@ from webhook.core import names
 from webhook.core.bounds import shown
 from webhook.core.injection import inject_pod
 from webhook.core.patch import apply_patch, make_patch
+from webhook.core.resource import ANNOTATION_PREFIX as RESOURCE_PREFIX
 from webhook.core.settings import InjectionSettings
 from webhook.core.workload import Workload
 from webhook.core.yamlbounds import YamlError, dump_documents, load_documents
@@ -144,7 +145,8 @@ def _warn_misplaced(metadata: dict[str, Any], template: dict[str, Any], label: s
         ours = {
             key
             for key in _mapping(metadata.get(field_name))
-            if isinstance(key, str) and (key == names.TRACING_LABEL or key.startswith(names.ANNOTATION_PREFIX))
+            if isinstance(key, str)
+            and (key == names.TRACING_LABEL or key.startswith((names.ANNOTATION_PREFIX, RESOURCE_PREFIX)))
         }
         for key in sorted(ours - set(_mapping(template_meta.get(field_name)))):
             owner_kind = label.split("/", maxsplit=1)[0]

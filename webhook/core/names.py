@@ -42,3 +42,11 @@ APP_DOWNWARD_ENV: Final = (
     ("OTEL_RESOURCE_ATTRIBUTES_POD_UID", "metadata.uid", "k8s.pod.uid"),
     ("OTEL_RESOURCE_ATTRIBUTES_NODE_NAME", "spec.nodeName", "k8s.node.name"),
 )
+
+# Written by the webhook (not the pure injection) on a pod injected within a caller's trace:
+# the W3C traceparent of the admission's span, so the reconciler's span for that pod links
+# to it (webhook.admission.tracerecord).
+ADMISSION_TRACE_ANNOTATION: Final = ANNOTATION_PREFIX + "admission-trace"
+# On a workload, its pod template or its namespace: "true" lets the leader roll the
+# workload when its pods' collector config or sidecar image is out of date.
+AUTO_RESTART_ANNOTATION: Final = ANNOTATION_PREFIX + "auto-restart"

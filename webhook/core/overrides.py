@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from webhook.core import names
 from webhook.core.bounds import MAX_LABEL_LENGTH, clip
+from webhook.core.endpoint import AppEndpoint, parse_endpoint, redacted
 from webhook.core.quantity import QuantityError, parse_quantity
-from webhook.core.settings import SIDECAR_MODES, InjectionSettings, SidecarMode
+from webhook.core.settings import ENV_ONLY, SIDECAR_MODES, InjectionSettings, SidecarMode
 
 SERVICE_NAME = names.ANNOTATION_PREFIX + "service-name"
 SIDECAR_MODE = names.ANNOTATION_PREFIX + "sidecar-mode"
@@ -27,6 +28,7 @@ MEMORY_LIMIT = names.ANNOTATION_PREFIX + "memory-limit"
 IMAGE = names.ANNOTATION_PREFIX + "image"
 CONFIG = names.ANNOTATION_PREFIX + "config"
 CONTAINERS = names.ANNOTATION_PREFIX + "containers"
+ENDPOINT = names.ANNOTATION_PREFIX + "endpoint"
 
 OVERRIDE_ANNOTATIONS = (
     SERVICE_NAME,
@@ -38,6 +40,7 @@ OVERRIDE_ANNOTATIONS = (
     IMAGE,
     CONFIG,
     CONTAINERS,
+    ENDPOINT,
 )
 # Annotations under our prefix that are not overrides but are still ours.
 _KNOWN_OTHER = (names.STATUS_ANNOTATION, names.MANAGED_ANNOTATION)
@@ -87,7 +90,9 @@ class Notice:
 class PodOverrides:
     """The effective per-pod values after validation; defaults where nothing valid was set.
 
-    ``containers`` is ``None`` when every app container gets the env vars.
+    ``containers`` is ``None`` when every app container gets the env vars. ``endpoint``
+    is set for an env-only pod (``sidecar-mode: none`` with a usable endpoint): no
+    sidecar, and the app exports there; ``None`` means a sidecar in ``sidecar_mode``.
     """
 
     service_name: str | None
@@ -99,6 +104,7 @@ class PodOverrides:
     image: str
     config_map: str
     containers: tuple[str, ...] | None
+    endpoint: AppEndpoint | None = None
 
 
 def read_overrides(
@@ -134,8 +140,11 @@ def read_overrides(
     if raw_mode is not None:
         if raw_mode in SIDECAR_MODES:
             mode = "native" if raw_mode == "native" else "container"
-        else:
-            fallback(SIDECAR_MODE, raw_mode, "is not native or container", mode)
+        elif raw_mode != ENV_ONLY:
+            fallback(SIDECAR_MODE, raw_mode, "is not native, container or none", mode)
+    endpoint, endpoint_notice = _env_only_endpoint(raw_mode == ENV_ONLY, text(ENDPOINT), settings, mode)
+    if endpoint_notice is not None:
+        warnings.append(endpoint_notice)
 
     quantities: dict[str, str] = {}
     for key, default in (
@@ -229,8 +238,32 @@ def read_overrides(
         image=image,
         config_map=config_map,
         containers=containers,
+        endpoint=endpoint,
     )
     return overrides, warnings
+
+
+def _env_only_endpoint(
+    env_only: bool, raw: str | None, settings: InjectionSettings, mode: SidecarMode
+) -> tuple[AppEndpoint | None, Notice | None]:
+    """The endpoint of an env-only pod, or ``None`` (a sidecar) with a notice saying why.
+
+    The annotation wins over the ``env_only_endpoint`` setting. A bad annotation is not
+    replaced by the setting: the user asked for that endpoint, and a sidecar still traces
+    the pod while they fix it."""
+    if not env_only:
+        if raw is None:
+            return None, None
+        return None, Notice("unused-endpoint", f"{ENDPOINT} is used only with {SIDECAR_MODE}: none; ignored")
+    value = raw if raw is not None else settings.env_only_endpoint
+    if not value:
+        why = f"{SIDECAR_MODE}: none needs {ENDPOINT} (node or an http(s) URL) or a default (injection.endpoint)"
+        return None, Notice("missing-endpoint", f"{why}; using a {mode} sidecar")
+    endpoint, problem = parse_endpoint(value)
+    if endpoint is None:
+        source = ENDPOINT if raw is not None else "the default endpoint"
+        return None, Notice("invalid-endpoint", f"{source}: {redacted(value)!r} {problem}; using a {mode} sidecar")
+    return endpoint, None
 
 
 def _listed(items: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from webhook.core import names
+from webhook.core.endpoint import parse_endpoint
 from webhook.core.quantity import QuantityError, parse_quantity
 
 # The collector version the local test bench builds and validates the default config
@@ -20,6 +21,9 @@ DEFAULT_IMAGE = f"otel/opentelemetry-collector:{COLLECTOR_VERSION}"
 
 SidecarMode = Literal["native", "container"]
 SIDECAR_MODES: tuple[SidecarMode, ...] = ("native", "container")
+#: What a pod got: a sidecar in one of the two modes, or only the env (``sidecar-mode: none``).
+InjectionMode = Literal["native", "container", "none"]
+ENV_ONLY: InjectionMode = "none"
 OtlpProtocol = Literal["grpc", "http/protobuf"]
 OTLP_PROTOCOLS: tuple[OtlpProtocol, ...] = ("grpc", "http/protobuf")
 
@@ -55,6 +59,9 @@ class InjectionSettings:
     propagators: str = "tracecontext,baggage"
     namespace: str = DEFAULT_NAMESPACE
     system_namespaces: tuple[str, ...] = BASE_SYSTEM_NAMESPACES
+    # Where env-only pods (sidecar-mode none) export when their otel-injector.io/endpoint
+    # annotation does not say: "node" or an http(s) URL; empty means they must say.
+    env_only_endpoint: str = ""
 
     def __post_init__(self) -> None:
         check_choice("sidecar_mode", self.sidecar_mode, SIDECAR_MODES)
@@ -78,6 +85,10 @@ class InjectionSettings:
             raise SettingsError("gomemlimit_percent must be between 10 and 100")
         if not self.sidecar_image.strip():
             raise SettingsError("sidecar_image must not be empty")
+        if self.env_only_endpoint:
+            endpoint, why = parse_endpoint(self.env_only_endpoint)
+            if endpoint is None:
+                raise SettingsError(f"env_only_endpoint {self.env_only_endpoint[:80]!r} {why}")
 
     @property
     def excluded_namespaces(self) -> frozenset[str]:

@@ -13,9 +13,15 @@ pin the exact bytes)::
      "mode":"native","version":"0.1.0","volumes":["otel-collector-config"]}
 
 The sidecar is listed under ``initContainers`` in native mode and ``containers`` in
-container mode. :meth:`Status.parse` is tolerant: unknown fields are ignored (a newer
-version may add some), a field of the wrong type reads as not recorded, and text that is
-not a JSON object gives ``None``, so a reader decides what an unreadable record means.
+container mode. An env-only pod (mode ``none``) records no config, image, sidecar or
+volume, but its ``endpoint`` (``node`` or the URL)::
+
+    {"endpoint":"node","env":[…],"envContainers":["app"],"mode":"none","version":"0.1.0"}
+
+Records without that field (every older one) parse as before.
+:meth:`Status.parse` is tolerant: unknown fields are ignored (a newer version may add
+some), a field of the wrong type reads as not recorded, and text that is not a JSON object
+gives ``None``, so a reader decides what an unreadable record means.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from webhook.core.settings import ENV_ONLY
 
 _SIDECAR_FIELDS = {"native": "initContainers", "container": "containers"}
 
@@ -40,7 +48,7 @@ class Status:
     config_map: str = ""
     #: The sidecar image the pod got.
     image: str = ""
-    #: "native" or "container".
+    #: "native", "container", or "none" (env only, no sidecar).
     mode: str = ""
     #: The names of the containers added (the sidecar).
     sidecars: tuple[str, ...] = ()
@@ -48,6 +56,8 @@ class Status:
     #: The env var names added to any app container, and the containers that got any.
     env: tuple[str, ...] = ()
     env_containers: tuple[str, ...] = ()
+    #: Where an env-only pod exports: "node" or a URL ("" with a sidecar).
+    endpoint: str = ""
 
     def to_annotation(self) -> str:
         """The annotation value: compact JSON with sorted keys."""
@@ -57,11 +67,19 @@ class Status:
             "configMap": self.config_map,
             "image": self.image,
             "mode": self.mode,
-            _SIDECAR_FIELDS.get(self.mode, "containers"): list(self.sidecars),
             "volumes": list(self.volumes),
             "env": list(self.env),
             "envContainers": list(self.env_containers),
         }
+        if self.mode == ENV_ONLY:
+            # No sidecar: no config, image or volume to record, only where the app exports.
+            for unused in ("configHash", "configMap", "image", "volumes"):
+                if not record[unused]:
+                    del record[unused]
+        if self.mode != ENV_ONLY or self.sidecars:
+            record[_SIDECAR_FIELDS.get(self.mode, "containers")] = list(self.sidecars)
+        if self.endpoint:
+            record["endpoint"] = self.endpoint
         return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -91,12 +109,21 @@ class Status:
             volumes=_names(record.get("volumes")),
             env=_names(record.get("env")),
             env_containers=_names(record.get("envContainers")),
+            endpoint=_text(record.get("endpoint")),
         )
+
+    @property
+    def env_only(self) -> bool:
+        """Whether the pod got only the env, no sidecar (``sidecar-mode: none``)."""
+        return self.mode == ENV_ONLY
 
     def mounts(self, config_map: str) -> bool:
         """Whether the sidecar mounts ``config_map``. A record that does not say is taken
         to mount it: every version so far mounted the configured ConfigMap unless a pod
-        annotation chose another, and that choice is always recorded."""
+        annotation chose another, and that choice is always recorded. An env-only pod
+        mounts nothing."""
+        if self.env_only:
+            return False
         return not self.config_map or self.config_map == config_map
 
 

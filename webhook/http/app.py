@@ -39,6 +39,7 @@ from webhook.http import limits
 from webhook.http.instrumentation import instrument
 from webhook.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.telemetry.metrics import Metrics
+from webhook.telemetry.servingmetrics import ServingCollector
 from webhook.telemetry.tracing import build_tracer_provider
 
 log = logging.getLogger("webhook.http.app")
@@ -82,12 +83,14 @@ def create_app(
     span_processor: SpanProcessor | None = None,
     live: LiveInjection | None = None,
     services: Sequence[BackgroundService] = (),
+    app_metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build the ASGI app.
 
     Tracing comes from ``tracer_provider`` or else from the ``OTEL_*`` environment
     (``span_processor`` lets tests capture spans in memory). Admissions use ``live``'s
-    current settings (default: ``settings.injection``, fixed).
+    current settings (default: ``settings.injection``, fixed). ``app_metrics`` lets the
+    composition root share the registry with the controllers (default: a new one).
 
     Lifespan: start every service, then report ready; on shutdown, once uvicorn has
     stopped serving, report not ready, stop every service (the controllers release their
@@ -102,7 +105,7 @@ def create_app(
         header_timeout=settings.header_timeout_seconds,
         body_timeout=settings.body_timeout_seconds,
     )
-    state = AppState(settings, live or LiveInjection(settings.injection), Metrics())
+    state = AppState(settings, live or LiveInjection(settings.injection), app_metrics or Metrics())
     state.metrics.add_counts(
         "otel_injector_http_refused",
         "Requests the HTTP protocol refused before the app saw them, by reason "
@@ -110,6 +113,8 @@ def create_app(
         "reason",
         lambda: dict(limits.REFUSALS),
     )
+    # The certificate's expiry and readiness, for the chart's alerts (read at each scrape).
+    state.metrics.registry.register(ServingCollector(settings.tls_cert, lambda: state.ready))
     handler = AdmissionHandler(state.live.current, state.metrics)
 
     @asynccontextmanager

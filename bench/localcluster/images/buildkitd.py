@@ -45,8 +45,11 @@ from bench.localcluster.process import ControlPlaneError, ManagedProcess
 
 #: How long buildkitd may take to answer ``buildctl debug workers``.
 START_TIMEOUT_SECONDS = 60.0
-#: Build cache kept by buildkitd's garbage collector (its state dir is a shared cache).
-KEEP_STORAGE_MB = 3000
+#: buildkitd's garbage collector keeps its state (a shared cache dir) under MAX_USED_MB and
+#: never collects below RESERVED_MB: room for the bases, the dependency layers and a few
+#: rebuilds (one cold build uses about 1.2 GB).
+MAX_USED_MB = 3000
+RESERVED_MB = 1000
 _NAMESPACE_SCRIPT = 'ip link set lo up && mount -t tmpfs -o mode=755 otel-injector-buildkit /run && exec "$@"'
 
 
@@ -83,7 +86,8 @@ root = "{root}"
   networkMode = "host"
   defaultCgroupParent = "{cgroup_parent}"
   gc = true
-  reservedSpace = "{KEEP_STORAGE_MB}MB"
+  reservedSpace = "{RESERVED_MB}MB"
+  maxUsedSpace = "{MAX_USED_MB}MB"
 
 [worker.containerd]
   enabled = false

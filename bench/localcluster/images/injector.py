@@ -134,7 +134,10 @@ def buildctl_build_args(
     ):
         args += ["--oci-layout", f"{store}={layout}"]
         args += ["--opt", f"build-arg:{arg}={image}", "--opt", f"context:{image}=oci-layout://{store}@{digest}"]
-    args += ["--output", f"type=docker,name={name},dest={dest}", "--metadata-file", str(metadata)]
+    # force-compression: the bases' layers arrive uncompressed (OCI layouts of our own
+    # archives) and BuildKit would otherwise export them as they came, 130 MB for python3.
+    output = f"type=docker,name={name},dest={dest},compression=gzip,force-compression=true"
+    args += ["--output", output, "--metadata-file", str(metadata)]
     return args
 
 

@@ -32,6 +32,8 @@ def test_config_keeps_the_worker_inside() -> None:
     assert config["worker"]["containerd"]["enabled"] is False
     assert config["dns"]["nameservers"] == ["127.0.0.1"]
     assert config["grpc"]["address"] == ["unix:///s/buildkitd.sock"]
+    assert config["worker"]["oci"]["gc"] is True
+    assert config["worker"]["oci"]["maxUsedSpace"] == "3000MB"  # a bounded cache dir
 
 
 def test_daemon_starts_in_new_network_and_mount_namespaces() -> None:

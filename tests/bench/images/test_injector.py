@@ -227,7 +227,8 @@ def test_serve_answers_healthz_in_a_read_only_container(serving: RunningContaine
 def test_changed_source_rebuilds_with_the_build_cache(image: Image, tmp_path: Path) -> None:
     repo = _copy_context(tmp_path / "repo")
     target = repo / "webhook" / "__init__.py"
-    target.write_text(target.read_text() + "\n# a one-line change\n")
+    # Unique, so BuildKit cannot have the changed step cached from an earlier run.
+    target.write_text(target.read_text() + f"\n# a one-line change {time.time_ns()}\n")
     started = time.monotonic()
     changed = ensure_injector_image(repo=repo)
     try:

@@ -126,3 +126,37 @@ def test_bootstrap_writes_the_files_even_before_the_webhook_configuration_exists
     keeper = CertKeeper(stub.kube(), settings, is_leader=lambda: False, interval=30)
     assert keeper.sync() is False
     assert not [r for r in stub.requests if r.method in ("PUT", "PATCH") and r.path == secret_path(NS, NAME)]
+
+
+def test_creation_renewal_and_ca_bundle_patch_are_spans_with_their_writes(stub: StubApi, secrets: Store) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    kube = stub.kube(tracer=provider.get_tracer("test"))
+    ensure_secret(kube, namespace=NS, name=NAME, dns_names=DNS)
+    ensure_secret(kube, namespace=NS, name=NAME, dns_names=DNS)  # current: no span
+    stub.on("PATCH", secret_path(NS, NAME), lambda r: _annotate(secrets, r))
+    request_renewal(stub.kube(), NS, NAME)
+    ensure_secret(kube, namespace=NS, name=NAME, dns_names=DNS)
+    stub.on("GET", HOOK, lambda r: Reply(200, hook_config()))
+    stub.on("PATCH", HOOK, lambda r: Reply(200, {}))
+    patch_ca_bundle(kube, "otel-injector", "QlVORExF")
+    spans = exporter.get_finished_spans()
+    work = [s for s in spans if s.parent is None]
+    assert [(s.name, dict(s.attributes or {})["otel_injector.decision"]) for s in work] == [
+        ("certificate creation", "create"),
+        ("certificate renewal", "renew"),
+        ("caBundle patch", "patch"),
+    ]
+    assert dict(work[1].attributes or {})["otel_injector.reason"] == f"renewal requested ({RENEW_ANNOTATION}=now)"
+    assert dict(work[0].attributes or {})["otel_injector.object"] == f"secret/{NS}/{NAME}"
+    children = {s.parent.span_id: s.name for s in spans if s.parent is not None}
+    assert children == {
+        work[0].context.span_id: "POST /api/v1/namespaces/{namespace}/secrets",
+        work[1].context.span_id: "PUT /api/v1/namespaces/{namespace}/secrets/{name}",
+        work[2].context.span_id: "PATCH /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}",
+    }

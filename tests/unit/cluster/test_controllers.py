@@ -93,3 +93,31 @@ def test_without_election_every_process_leads() -> None:
     controllers = Controllers(dataclasses.replace(Settings(), reconcile=True), kube=unused, candidate="c")
     assert controllers.leader is None
     assert controllers.is_leader()
+
+
+def test_the_repair_settings_reach_the_pass_and_the_restart_worker() -> None:
+    settings = load_settings(
+        environ={
+            "OTEL_INJECTOR_RECONCILE": "true",
+            "OTEL_INJECTOR_REPAIR_MISSING_SIDECARS": "true",
+            "OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE": "3",
+            "OTEL_INJECTOR_MISSING_PASS_SECONDS": "7",
+            "OTEL_INJECTOR_RESTART_COOLDOWN_SECONDS": "60",
+            "OTEL_INJECTOR_RESTART_COOLDOWN_MAX_SECONDS": "600",
+            "OTEL_INJECTOR_ROLLOUT_WAIT_SECONDS": "9",
+        }
+    )
+    unused = Kube(client.ApiClient(client.Configuration(host="http://127.0.0.1:1")))
+    controllers = Controllers(settings, kube=unused, candidate="c")
+    watch, worker = controllers.sidecar_watch, controllers.restarter
+    assert watch is not None
+    assert worker is not None
+    assert controllers.reconciler is not None
+    assert watch.namespaces is controllers.reconciler.namespaces, "one namespace informer, shared"
+    assert (watch.repair, watch.pass_seconds, worker.rollout_wait) == (True, 7, 9)
+    assert (worker.budget.max_per_minute, worker.budget.cooldown, worker.budget.cooldown_max) == (3, 60, 600)
+    off = Controllers(dataclasses.replace(settings, missing_sidecars=False), kube=unused, candidate="c")
+    assert off.sidecar_watch is None
+    assert off.restarter is None
+    without_reconciler = Controllers(dataclasses.replace(settings, reconcile=False), kube=unused, candidate="c")
+    assert without_reconciler.sidecar_watch is None

@@ -162,6 +162,7 @@ def test_pod_mounts_copy() -> None:
     assert not pod_mounts_copy(pod(opted, None), names.CONFIGMAP_NAME)  # not injected
     assert not pod_mounts_copy(pod({}, {"configMap": names.CONFIGMAP_NAME}), names.CONFIGMAP_NAME)
     assert not pod_mounts_copy(pod(opted, {"configMap": names.CONFIGMAP_NAME}, "Succeeded"), names.CONFIGMAP_NAME)
+    assert not pod_mounts_copy(pod(opted, {"mode": "none", "endpoint": "node"}), names.CONFIGMAP_NAME)  # env only
 
 
 def ns(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:

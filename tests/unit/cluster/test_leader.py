@@ -187,3 +187,28 @@ def test_stop_without_leading_writes_nothing(stub: StubApi, store: Store) -> Non
 def test_timings_must_keep_the_deadline_inside_the_lease() -> None:
     with pytest.raises(ValueError, match="retry_period < renew_deadline < lease_duration"):
         LeaseTimings(lease_duration=10, renew_deadline=10, retry_period=2)
+
+
+def test_each_transition_is_a_span_and_renewals_are_not(stub: StubApi, store: Store) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    clock = Clock()
+    me = elector(stub, "me", clock)
+    me.kube.tracer = provider.get_tracer("test")
+    me.step()
+    clock.advance(2)
+    me.step()  # a renewal
+    stub.on("PUT", lease_path(NAMESPACE, NAME), lambda r: status(500, "InternalError"))
+    clock.advance(11)
+    me.step()  # renewal fails past the deadline
+    spans = exporter.get_finished_spans()
+    assert [(s.name, dict(s.attributes or {})["otel_injector.decision"]) for s in spans] == [
+        ("leadership change", "acquired"),
+        ("leadership change", "lost"),
+    ]
+    assert dict(spans[0].attributes or {})["otel_injector.object"] == f"lease/{NAMESPACE}/{NAME}"

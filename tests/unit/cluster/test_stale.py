@@ -117,3 +117,9 @@ def test_restart_patch_is_kubectl_rollout_restart() -> None:
     annotations = restart_patch()["spec"]["template"]["metadata"]["annotations"]
     assert list(annotations) == [RESTARTED_AT]
     assert annotations[RESTARTED_AT].endswith("Z")
+
+
+def test_env_only_pods_have_no_sidecar_to_be_stale() -> None:
+    env_only = pod("a")
+    env_only["metadata"]["annotations"][names.STATUS_ANNOTATION] = json.dumps({"mode": "none", "endpoint": "node"})
+    assert stale_reasons(env_only, current_hash="new", settings=SETTINGS) == []

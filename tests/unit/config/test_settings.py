@@ -370,3 +370,30 @@ def test_describe_settings_holds_every_knob_of_every_group() -> None:
         assert group not in flat
     assert flat["lease_duration_seconds"] == 15.0
     assert flat["gil_switch_interval_seconds"] == 0.0005
+
+
+def test_repair_settings_default_off_and_are_checked() -> None:
+    defaults = load_settings(environ={})
+    assert (defaults.missing_sidecars, defaults.repair_missing_sidecars, defaults.max_restarts_per_minute) == (
+        True,
+        False,
+        2,
+    )
+    on = load_settings(
+        environ={"OTEL_INJECTOR_REPAIR_MISSING_SIDECARS": "true", "OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE": "5"}
+    )
+    assert (on.repair_missing_sidecars, on.max_restarts_per_minute) == (True, 5)
+    with pytest.raises(SettingsError, match="max_restarts_per_minute must be at least 1"):
+        load_settings(environ={"OTEL_INJECTOR_MAX_RESTARTS_PER_MINUTE": "0"})
+
+
+@pytest.mark.parametrize("value", ["node", "http://otel-gateway.observability.svc:4318", "https://gw.example"])
+def test_env_only_endpoint_default(value: str) -> None:
+    loaded = load_settings(environ={"OTEL_INJECTOR_ENV_ONLY_ENDPOINT": value})
+    assert loaded.injection.env_only_endpoint == value
+
+
+@pytest.mark.parametrize("value", ["gateway:4317", "http://u:p@gw", "http://$(X):4318"])
+def test_bad_env_only_endpoint_is_refused_at_start_up(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^env_only_endpoint "):
+        load_settings(environ={"OTEL_INJECTOR_ENV_ONLY_ENDPOINT": value})

@@ -108,3 +108,22 @@ def test_only_the_settings_loader_names_the_environment_prefix() -> None:
         if path.parent.name != "config" and "OTEL_INJECTOR_" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_restart_timings_are_read_and_checked() -> None:
+    settings = load_settings(
+        environ={
+            "OTEL_INJECTOR_MISSING_PASS_SECONDS": "5",
+            "OTEL_INJECTOR_RESTART_COOLDOWN_SECONDS": "60",
+            "OTEL_INJECTOR_RESTART_COOLDOWN_MAX_SECONDS": "120",
+            "OTEL_INJECTOR_ROLLOUT_WAIT_SECONDS": "30",
+        }
+    )
+    timings = settings.cluster
+    assert (timings.missing_pass_seconds, timings.restart_cooldown_seconds) == (5, 60)
+    assert (timings.restart_cooldown_max_seconds, timings.rollout_wait_seconds) == (120, 30)
+    assert ClusterTimings().restart_cooldown_seconds == 600
+    with pytest.raises(SettingsError, match="restart_cooldown_seconds must not exceed"):
+        ClusterTimings(restart_cooldown_seconds=100, restart_cooldown_max_seconds=50)
+    with pytest.raises(SettingsError, match="missing_pass_seconds"):
+        ClusterTimings(missing_pass_seconds=0)

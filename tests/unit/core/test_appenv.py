@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from webhook.core.appenv import PodIdentity, inject_env, pod_service_name, service_name_for
+from webhook.core.endpoint import NODE_ENDPOINT, AppEndpoint
 from webhook.core.overrides import Notice
+from webhook.core.resource import Encoded, PodResource
 from webhook.core.settings import InjectionSettings
 from webhook.core.workload import Workload
 
@@ -36,6 +38,11 @@ POD_ATTRS = (
 )
 
 
+def instance_id(namespace: str, container: str) -> str:
+    """The ``service.instance.id`` attribute the conventions give a container."""
+    return f"service.instance.id={namespace}.$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME).{container}"
+
+
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
@@ -56,7 +63,8 @@ def test_container_without_env_gets_everything_in_order() -> None:
         {"name": "OTEL_PROPAGATORS", "value": "tracecontext,baggage"},
         {
             "name": "OTEL_RESOURCE_ATTRIBUTES",
-            "value": f"k8s.namespace.name=shop,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app",
+            "value": f"k8s.namespace.name=shop,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app,"
+            f"service.version=1,{instance_id('shop', 'app')}",
         },
     ]
     assert added == [
@@ -121,7 +129,8 @@ def test_existing_literal_resource_attributes_are_merged_after_helpers() -> None
     assert all(order.index(helper) < attrs_at for helper in HELPER_NAMES)
     # The user's keys stay, the user's value for a key we also set wins, ours follow.
     assert env_of(container)["OTEL_RESOURCE_ATTRIBUTES"] == (
-        f"team=payments,k8s.namespace.name=custom,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app"
+        f"team=payments,k8s.namespace.name=custom,{POD_ATTRS},k8s.deployment.name=checkout,k8s.container.name=app,"
+        + instance_id("shop", "app")
     )
     assert added == [
         *HELPER_NAMES,
@@ -138,12 +147,12 @@ def test_existing_attributes_with_trailing_comma_and_empty() -> None:
         container: dict[str, Any] = {"name": "c", "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": value}]}
         inject_env(container, PodIdentity("ns", None, None), SETTINGS)
         assert env_of(container)["OTEL_RESOURCE_ATTRIBUTES"] == (
-            f"{expected_prefix}k8s.namespace.name=ns,{POD_ATTRS},k8s.container.name=c"
+            f"{expected_prefix}k8s.namespace.name=ns,{POD_ATTRS},k8s.container.name=c,{instance_id('ns', 'c')}"
         )
 
 
 def test_existing_attributes_that_already_have_every_key_are_untouched() -> None:
-    full = f"k8s.namespace.name=x,{POD_ATTRS},k8s.container.name=app"
+    full = f"k8s.namespace.name=x,{POD_ATTRS},k8s.container.name=app,service.instance.id=mine"
     container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": full}]}
     added, _ = inject_env(container, PodIdentity("shop", None, None), SETTINGS)
     assert container["env"][0] == {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": full}
@@ -225,7 +234,7 @@ def test_cronjob_job_attributes_and_name() -> None:
     assert env["OTEL_SERVICE_NAME"] == "report"
     assert env["OTEL_RESOURCE_ATTRIBUTES"] == (
         f"k8s.namespace.name=batch,{POD_ATTRS},k8s.job.name=report-29012345,"
-        "k8s.cronjob.name=report,k8s.container.name=runner"
+        f"k8s.cronjob.name=report,k8s.container.name=runner,{instance_id('batch', 'runner')}"
     )
 
 
@@ -306,3 +315,75 @@ def test_a_helper_the_user_defines_before_their_attributes_is_used() -> None:
     _, notices = inject_env(container, DEPLOYMENT, SETTINGS)
     assert "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)" in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]
     assert notices == []
+
+
+# --- env only (webhook.core.endpoint) and the conventions' attributes ---
+
+
+def test_node_endpoint_helper_comes_before_the_endpoint() -> None:
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "FOO", "value": "1"}]}
+    added, _ = inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    order = names_of(container)
+    assert order.index("FOO") < order.index("OTEL_NODE_IP") < order.index("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://$(OTEL_NODE_IP):4318"
+    assert "OTEL_NODE_IP" in added
+
+
+@pytest.mark.parametrize(("protocol", "port"), [("grpc", 4317), ("http/protobuf", 4318), ("http/json", 4318)])
+def test_node_endpoint_follows_the_users_protocol(protocol: str, port: int) -> None:
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": protocol}]}
+    inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://$(OTEL_NODE_IP):{port}"
+
+
+def test_node_endpoint_uses_the_users_own_node_ip_and_endpoint() -> None:
+    mine = {"name": "OTEL_NODE_IP", "value": "10.1.2.3"}
+    container: dict[str, Any] = {"name": "app", "env": [mine]}
+    added, _ = inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    assert names_of(container).count("OTEL_NODE_IP") == 1
+    assert container["env"][0] == mine
+    assert "OTEL_NODE_IP" not in added
+    own = {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://mine:4318"}
+    container = {"name": "app", "env": [own]}
+    inject_env(container, DEPLOYMENT, SETTINGS, endpoint=NODE_ENDPOINT)
+    assert "OTEL_NODE_IP" not in names_of(container)  # nothing references it
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://mine:4318"
+
+
+def test_url_endpoint_with_an_unknown_user_protocol_is_still_the_url() -> None:
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "pigeon"}]}
+    inject_env(container, DEPLOYMENT, SETTINGS, endpoint=AppEndpoint("url", "http://gw:4318"))
+    assert env_of(container)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://gw:4318"
+
+
+def test_users_service_name_attribute_means_no_otel_service_name() -> None:
+    container: dict[str, Any] = {
+        "name": "app",
+        "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "service.name=x"}],
+    }
+    added, _ = inject_env(container, DEPLOYMENT, SETTINGS)
+    assert "OTEL_SERVICE_NAME" not in names_of(container)  # it would override the user's attribute
+    assert "OTEL_SERVICE_NAME" not in added
+
+
+def test_annotated_attributes_reach_the_env_encoded_and_users_keys_win() -> None:
+    resource = PodResource(annotated=(("team", Encoded("a%2Cb")), ("tier", Encoded("web"))), version="9")
+    identity = PodIdentity("shop", None, None, resource)
+    container: dict[str, Any] = {"name": "app", "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "team=mine"}]}
+    inject_env(container, identity, SETTINGS)
+    value = env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]
+    assert value.startswith("team=mine,")
+    assert "team=a%2Cb" not in value
+    assert "tier=web" in value
+    assert "service.version=9" in value
+
+
+def test_instance_id_brings_its_pod_name_helper_even_when_the_user_set_k8s_pod_name() -> None:
+    container: dict[str, Any] = {
+        "name": "app",
+        "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "k8s.pod.name=mine"}],
+    }
+    inject_env(container, DEPLOYMENT, SETTINGS)
+    order = names_of(container)
+    assert order.index("OTEL_RESOURCE_ATTRIBUTES_POD_NAME") < order.index("OTEL_RESOURCE_ATTRIBUTES")
+    assert instance_id("shop", "app") in env_of(container)["OTEL_RESOURCE_ATTRIBUTES"]

@@ -336,10 +336,12 @@ def test_names_longer_than_kubernetes_allows_are_capped_before_they_are_copied()
     for container in result.pod["spec"]["containers"]:
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert len(env["OTEL_SERVICE_NAME"]) <= 63  # the app label, which wins
-        assert len(env["OTEL_RESOURCE_ATTRIBUTES"]) < 253 * 3 + 600
+        # the Deployment's and the ReplicaSet's names encoded (3 characters a "%"), plus
+        # names of at most 63 characters each
+        assert len(env["OTEL_RESOURCE_ATTRIBUTES"]) < 2 * 253 * 3 + 800
         assert "k8s.namespace.name=" + "n" * 63 + "," in env["OTEL_RESOURCE_ATTRIBUTES"]
     reasons = [n.reason for n in result.notices]
-    assert reasons.count("capped-value") == 3
+    assert reasons.count("capped-value") == 4  # Deployment, ReplicaSet, namespace, containers
     assert all(len(w) < 300 for w in result.warnings)
 
 
@@ -406,3 +408,99 @@ def test_negative_control_native_mode_job_and_container_mode_deployment_do_not_w
         result = inject_pod(pod, InjectionSettings(), namespace="shop")
         assert result.injected
         assert "container-mode-job" not in [n.reason for n in result.notices]
+
+
+# --- env only (sidecar-mode none, issue 12 section 5) ---
+
+
+def env_only_pod(endpoint: str = "node", **spec: Any) -> dict[str, Any]:
+    pod = make_pod(**spec)
+    pod["metadata"]["annotations"] = {overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: endpoint}
+    return pod
+
+
+def test_env_only_adds_no_sidecar_and_no_volume() -> None:
+    pod = env_only_pod(volumes=[{"name": "data", "emptyDir": {}}])
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    assert result.injected
+    assert result.mode == "none"
+    assert result.decision.message == "otel-injector: OTEL_* env injected, no sidecar (sidecar-mode none)"
+    assert "initContainers" not in result.pod["spec"]
+    assert container_names(result.pod["spec"]["containers"]) == ["app"]
+    assert result.pod["spec"]["volumes"] == [{"name": "data", "emptyDir": {}}]
+    env = {e["name"]: e for e in result.pod["spec"]["containers"][0]["env"]}
+    assert env["OTEL_NODE_IP"]["valueFrom"] == {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.hostIP"}}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://$(OTEL_NODE_IP):4318"
+    order = env_names(result.pod["spec"]["containers"][0])
+    assert order.index("OTEL_NODE_IP") < order.index("OTEL_EXPORTER_OTLP_ENDPOINT")
+    status = json.loads(result.pod["metadata"]["annotations"][names.STATUS_ANNOTATION])
+    assert (status["mode"], status["endpoint"]) == ("none", "node")
+    assert "configHash" not in status
+    assert "image" not in status
+    assert "OTEL_NODE_IP" in status["env"]
+
+
+def test_env_only_with_a_url_and_the_grpc_setting() -> None:
+    result = inject_pod(
+        env_only_pod("https://gw.example:4317"), InjectionSettings(app_otlp_protocol="grpc"), namespace="shop"
+    )
+    env = {e["name"]: e.get("value") for e in result.pod["spec"]["containers"][0]["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://gw.example:4317"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    assert "OTEL_NODE_IP" not in env
+
+
+def test_env_only_pod_is_not_injected_twice() -> None:
+    once = inject_pod(env_only_pod(), SETTINGS, namespace="shop")
+    again = inject_pod(once.pod, SETTINGS, namespace="shop")
+    assert again.reason == Reason.ALREADY_INJECTED
+    assert again.pod is once.pod
+
+
+def test_env_only_with_a_bad_endpoint_gets_the_native_sidecar_and_a_warning() -> None:
+    result = inject_pod(env_only_pod("tcp://gw"), SETTINGS, namespace="shop")
+    assert result.mode == "native"
+    assert container_names(result.pod["spec"]["initContainers"]) == [names.CONTAINER_NAME]
+    assert [n.reason for n in result.notices] == ["invalid-endpoint"]
+    assert "using a native sidecar" in result.warnings[0]
+
+
+def test_env_only_job_in_container_default_gets_no_container_mode_notice() -> None:
+    pod = env_only_pod()
+    pod["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "j", "controller": True}]
+    result = inject_pod(pod, InjectionSettings(sidecar_mode="container"), namespace="shop")
+    assert result.mode == "none"
+    assert result.notices == ()
+
+
+# --- resource attributes (issue 12 section 6) ---
+
+
+def test_resource_annotation_service_name_sets_otel_service_name_unless_ours_is_set() -> None:
+    pod = make_pod()
+    pod["metadata"]["annotations"] = {"resource.opentelemetry.io/service.name": "cart"}
+    env = {
+        e["name"]: e.get("value")
+        for e in inject_pod(pod, SETTINGS, namespace="shop").pod["spec"]["containers"][0]["env"]
+    }
+    assert env["OTEL_SERVICE_NAME"] == "cart"
+    assert "service.name=" not in env["OTEL_RESOURCE_ATTRIBUTES"]
+    pod["metadata"]["annotations"][overrides.SERVICE_NAME] = "storefront"
+    env = {
+        e["name"]: e.get("value")
+        for e in inject_pod(pod, SETTINGS, namespace="shop").pod["spec"]["containers"][0]["env"]
+    }
+    assert env["OTEL_SERVICE_NAME"] == "storefront"
+
+
+def test_conventions_attributes_on_a_deployment_pod() -> None:
+    pod = make_pod()
+    pod["metadata"]["labels"]["app.kubernetes.io/part-of"] = "shop-suite"
+    result = inject_pod(pod, SETTINGS, namespace="shop")
+    env = {e["name"]: e.get("value") for e in result.pod["spec"]["containers"][0]["env"]}
+    attrs = dict(item.split("=", 1) for item in env["OTEL_RESOURCE_ATTRIBUTES"].split(","))
+    assert attrs["k8s.deployment.name"] == "checkout"
+    assert attrs["k8s.replicaset.name"] == "checkout-5f6b7c"
+    assert attrs["service.namespace"] == "shop-suite"
+    assert attrs["service.version"] == "1"
+    assert attrs["service.instance.id"] == "shop.$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME).app"

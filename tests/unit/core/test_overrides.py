@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from webhook.core import names, overrides
+from webhook.core.endpoint import NODE_ENDPOINT, AppEndpoint
 from webhook.core.overrides import Notice, PodOverrides, read_overrides
 from webhook.core.settings import DEFAULT_IMAGE, InjectionSettings
 from webhook.core.sidecar import build_sidecar, build_volume, security_context
@@ -101,8 +102,8 @@ def floor(value: str) -> str:
         (overrides.SERVICE_NAME, "", "is not a usable service name", "derived from the pod"),
         (overrides.SERVICE_NAME, "a\nb", "is not a usable service name", "derived from the pod"),
         (overrides.SERVICE_NAME, "x" * 256, "is not a usable service name", "derived from the pod"),
-        (overrides.SIDECAR_MODE, "sidecar", "is not native or container", "native"),
-        (overrides.SIDECAR_MODE, "Native", "is not native or container", "native"),
+        (overrides.SIDECAR_MODE, "sidecar", "is not native, container or none", "native"),
+        (overrides.SIDECAR_MODE, "Native", "is not native, container or none", "native"),
         (overrides.CPU_REQUEST, "lots", NOT_QUANTITY, "50m"),
         (overrides.CPU_LIMIT, "-1", "is negative", "500m"),
         (overrides.CPU_LIMIT, "0", floor("10m"), "500m"),
@@ -181,7 +182,7 @@ def test_unknown_prefixed_annotation_gives_notice() -> None:
     assert len(notices) == 1
     assert notices[0].reason == "unknown-annotation"
     assert notices[0].message.startswith("otel-injector.io/foo: unknown annotation, ignored (known: service-name, ")
-    assert notices[0].message.endswith("config, containers)")
+    assert notices[0].message.endswith("config, containers, endpoint)")
 
 
 def test_containers_subset_with_unknown_names() -> None:
@@ -247,7 +248,8 @@ def test_hostile_values_only_reach_their_own_field(evil: str) -> None:
     )
     assert result.containers is None
     assert result.service_name in (None, evil.strip())
-    assert all(n.reason.startswith(("invalid-", "unknown-")) for n in notices)
+    assert result.endpoint is None  # sidecar-mode is not "none", so the endpoint is unused
+    assert all(n.reason.startswith(("invalid-", "unknown-", "unused-")) for n in notices)
 
     sidecar = build_sidecar(result, SETTINGS)
     assert sidecar["securityContext"] == security_context()
@@ -291,3 +293,45 @@ def test_many_unknown_annotations_give_a_bounded_number_of_notices() -> None:
     _, notices = read(annotations)
     assert len(notices) == 6
     assert notices[-1].message == "9,995 more unknown otel-injector.io/ annotations, ignored"
+
+
+# --- env only (sidecar-mode none) ---
+
+
+def test_env_only_with_node_or_a_url() -> None:
+    result, notices = read({overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "node"})
+    assert notices == []
+    assert result.endpoint == NODE_ENDPOINT
+    result, _ = read({overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "http://gw.obs.svc:4318"})
+    assert result.endpoint == AppEndpoint("url", "http://gw.obs.svc:4318")
+
+
+def test_env_only_default_endpoint_and_the_annotation_over_it() -> None:
+    settings = InjectionSettings(env_only_endpoint="node")
+    result, notices = read_overrides({overrides.SIDECAR_MODE: "none"}, settings, ["app"])
+    assert (result.endpoint, notices) == (NODE_ENDPOINT, [])
+    result, _ = read_overrides({overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "https://gw"}, settings, ["app"])
+    assert result.endpoint == AppEndpoint("url", "https://gw")
+
+
+def test_env_only_without_a_usable_endpoint_gets_the_default_sidecar() -> None:
+    result, notices = read({overrides.SIDECAR_MODE: "none"})
+    assert result.endpoint is None
+    assert result.sidecar_mode == "native"
+    assert [n.reason for n in notices] == ["missing-endpoint"]
+    settings = InjectionSettings(sidecar_mode="container", env_only_endpoint="node")
+    bad = {overrides.SIDECAR_MODE: "none", overrides.ENDPOINT: "http://u:secret@gw"}
+    result, notices = read_overrides(bad, settings, ["app"])
+    assert (result.endpoint, result.sidecar_mode) == (None, "container")  # the bad annotation is not replaced
+    assert notices == [
+        Notice(
+            "invalid-endpoint",
+            "otel-injector.io/endpoint: 'http://***@gw' contains user info; using a container sidecar",
+        )
+    ]
+
+
+def test_an_endpoint_without_env_only_is_ignored_with_a_notice() -> None:
+    result, notices = read({overrides.ENDPOINT: "node"})
+    assert result.endpoint is None
+    assert [n.reason for n in notices] == ["unused-endpoint"]

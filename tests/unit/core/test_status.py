@@ -65,3 +65,20 @@ def test_a_record_that_does_not_name_its_configmap_mounts_the_configured_one() -
 def test_parse_never_raises(text: str) -> None:
     result = Status.parse(text)
     assert result is None or isinstance(result, Status)
+
+
+def test_an_env_only_record_names_its_endpoint_and_no_sidecar() -> None:
+    record = Status(version="0.1.0", mode="none", endpoint="node", env=("OTEL_NODE_IP",), env_containers=("app",))
+    assert record.to_annotation() == (
+        '{"endpoint":"node","env":["OTEL_NODE_IP"],"envContainers":["app"],"mode":"none","version":"0.1.0"}'
+    )
+    assert Status.parse(record.to_annotation()) == record
+    assert record.env_only
+    assert not record.mounts("otel-collector-sidecar")  # nothing to mount: no copy kept for it
+
+
+def test_older_records_parse_as_before_without_an_endpoint() -> None:
+    assert Status.parse(RECORD.to_annotation()) == RECORD
+    assert RECORD.endpoint == ""
+    assert not RECORD.env_only
+    assert '"endpoint"' not in RECORD.to_annotation()  # the bytes of sidecar records are unchanged
