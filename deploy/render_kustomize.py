@@ -84,6 +84,9 @@ def find_helm(explicit: str | None = None) -> Path:
 def helm_template(helm: Path, *set_values: str) -> str:
     """``helm template`` of the chart with the default release name and namespace."""
     argv = [str(helm), "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
+    # The uninstall hooks only mean something to helm: applied by kubectl, the pre-delete
+    # Job would delete the webhook configuration at once.
+    argv.append("--no-hooks")
     for value in set_values:
         argv += ["--set", value]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)

@@ -93,6 +93,25 @@ def test_serve_answers_over_tls_and_exits_cleanly_on_sigterm(serve_process: Serv
     assert "Application shutdown complete." in log
 
 
+def test_sigterm_drains_keep_alive_connections_with_connection_close(serve_process: ServeProcess) -> None:
+    # A pooled keep-alive connection, as the apiserver holds one to a terminating pod.
+    with serve_process.client() as client:
+        before = client.get("/healthz")
+        assert before.status_code == 200
+        assert before.headers.get("connection", "").lower() != "close"  # negative control
+        serve_process.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # Still serving during the drain, on the same connection, and telling the client
+        # to close it after this answer instead of closing it under the client's feet.
+        during = client.get("/healthz")
+        assert during.status_code == 200
+        assert during.headers["connection"].lower() == "close"
+        started = time.monotonic()
+        assert serve_process.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert time.monotonic() - started < 10
+    assert "draining: answering with Connection: close" in serve_process.log.read_text()
+
+
 def test_the_ready_line_logs_every_setting_with_the_values_in_force(tls_dir: Path) -> None:
     knobs = {"OTEL_INJECTOR_CERT_POLL_SECONDS": "0.25", "OTEL_INJECTOR_GIL_SWITCH_INTERVAL_SECONDS": "0.001"}
     proc = ServeProcess(tls_dir, env=knobs)

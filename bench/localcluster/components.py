@@ -143,14 +143,22 @@ def apiserver_argv(
     tracing_config: Path,
     authorization_modes: Sequence[str],
     extra: Sequence[str],
+    pod_address: str | None = None,
 ) -> list[str]:
     """kube-apiserver on 127.0.0.1:``port``; ``pki`` holds ``ca``, ``cert``, ``key``,
-    ``sa_public`` and ``sa_private``."""
+    ``sa_public`` and ``sa_private``.
+
+    With ``pod_address`` (a cluster with nodes, all inside the run's network namespace)
+    pods reach it too, as in a cluster: it listens on every address of that namespace,
+    advertises ``pod_address`` as the endpoint of the ``kubernetes`` Service (so
+    kube-proxy sends 10.0.0.1:443 there), and the ServiceAccount admission plugin mounts
+    each pod's token, which the chart's Deployment uses to talk to it."""
+    in_cluster = pod_address is not None
     return [
         str(apiserver),
         f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={'0.0.0.0' if in_cluster else '127.0.0.1'}",  # noqa: S104 (only the run's namespace)
+        f"--advertise-address={pod_address or '127.0.0.1'}",
         f"--secure-port={port}",
         f"--cert-dir={workdir / 'apiserver-certs'}",
         f"--tls-cert-file={pki['cert']}",
@@ -164,18 +172,24 @@ def apiserver_argv(
         "--allow-privileged=true",
         # Without it every namespace needs a "default" ServiceAccount (made by a
         # controller not run here) before a pod can be created in it.
-        "--disable-admission-plugins=ServiceAccount",
+        *([] if in_cluster else ["--disable-admission-plugins=ServiceAccount"]),
         f"--tracing-config-file={tracing_config}",
         "--profiling=false",
         # The default reconciler keeps rejecting 127.0.0.1 as an endpoint of the
         # "kubernetes" Service (loopback is not allowed there); nothing here needs it.
-        "--endpoint-reconciler-type=none",
+        f"--endpoint-reconciler-type={'lease' if in_cluster else 'none'}",
         *extra,
     ]
 
 
 def controller_manager_argv(
-    kcm: Path, *, kubeconfig: Path, controllers: Sequence[str], port: int, cert_dir: Path
+    kcm: Path,
+    *,
+    kubeconfig: Path,
+    controllers: Sequence[str],
+    port: int,
+    cert_dir: Path,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """kube-controller-manager running ``controllers``, serving on 127.0.0.1:``port``."""
     return [
@@ -192,6 +206,7 @@ def controller_manager_argv(
         f"--secure-port={port}",
         f"--cert-dir={cert_dir}",
         "--profiling=false",
+        *extra,
     ]
 
 

@@ -242,6 +242,14 @@ class ControlPlane(ClusterAccess):
         """More apiserver flags (a cluster with nodes adds the kubelet client ones)."""
         return []
 
+    def apiserver_pod_address(self) -> str | None:
+        """The address pods reach the apiserver at (None: no pods run, loopback only)."""
+        return None
+
+    def controller_manager_args(self) -> list[str]:
+        """More controller-manager flags."""
+        return []
+
     def launch_argv(self, argv: list[str]) -> list[str]:
         """The command that runs ``argv`` where the cluster lives (here: as it is)."""
         return argv
@@ -393,6 +401,7 @@ class ControlPlane(ClusterAccess):
             tracing_config=tracing,
             authorization_modes=self.authorization_modes(),
             extra=[*self.apiserver_node_args(), *self._extra_apiserver_args],
+            pod_address=self.apiserver_pod_address(),
         )
 
         def ready() -> bool:
@@ -408,6 +417,7 @@ class ControlPlane(ClusterAccess):
             controllers=self.controllers(),
             port=port,
             cert_dir=self.workdir / "kcm-certs",
+            extra=self.controller_manager_args(),
         )
         ready = components.http_ok(port, tls=True)
         self._start_managed("kube-controller-manager", argv, ready=ready, timeout=self._component_timeout)

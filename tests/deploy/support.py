@@ -85,18 +85,23 @@ def run(argv: Sequence[str | Path], *, timeout: float = 120) -> subprocess.Compl
     return subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=False, timeout=timeout)
 
 
-def run_helm_template(helm: Path, *sets: str, extra: Sequence[str | Path] = ()) -> subprocess.CompletedProcess[str]:
+def run_helm_template(
+    helm: Path, *sets: str, extra: Sequence[str | Path] = (), hooks: bool = False
+) -> subprocess.CompletedProcess[str]:
     """``helm template`` of the chart as the release in its namespace, with each of ``sets``
-    as a ``--set`` value and ``extra`` raw arguments."""
+    as a ``--set`` value and ``extra`` raw arguments. Without ``hooks`` the uninstall
+    hooks are left out (``--no-hooks``): they are not part of what is installed."""
     argv: list[str | Path] = [helm, "template", RELEASE, CHART, *HELM_TARGET, *extra]
+    if not hooks:
+        argv.append("--no-hooks")
     for value in sets:
         argv += ["--set", value]
     return run(argv)
 
 
-def helm_template(helm: Path, *sets: str, extra: Sequence[str | Path] = ()) -> str:
+def helm_template(helm: Path, *sets: str, extra: Sequence[str | Path] = (), hooks: bool = False) -> str:
     """The manifests :func:`run_helm_template` prints; fails the test if helm fails."""
-    proc = run_helm_template(helm, *sets, extra=extra)
+    proc = run_helm_template(helm, *sets, extra=extra, hooks=hooks)
     if proc.returncode != 0:
         pytest.fail(f"helm template {' '.join(sets)} failed:\n{proc.stderr}")
     return proc.stdout

@@ -24,7 +24,19 @@ import pytest
 import yaml
 
 import webhook
-from tests.deploy.support import CHART, DEPLOY, HELM_TARGET, NAMESPACE, REPO, Objects, find, kinds, parse_stream, run
+from tests.deploy.support import (
+    CHART,
+    DEPLOY,
+    HELM_TARGET,
+    NAMESPACE,
+    REPO,
+    Objects,
+    find,
+    helm_template,
+    kinds,
+    parse_stream,
+    run,
+)
 from webhook.config import settings
 from webhook.config.timings import ClusterTimings, ServingTimings
 from webhook.core import names
@@ -934,6 +946,29 @@ def test_notes_tell_the_next_steps(notes: Callable[..., str]) -> None:
     assert f"kubectl -n {NAMESPACE} port-forward svc/jaeger-query 16686" in with_jaeger
     assert "debug exporter" not in with_jaeger
     assert "kubectl label namespace <ns> team=on" in notes("selectors.label=team", "selectors.enabledValue=on")
+
+
+def test_uninstall_hooks_remove_the_webhook_first_then_the_leftovers(helm: Path) -> None:
+    objects = parse_stream(helm_template(helm, hooks=True))
+    hooks = [o for o in objects if "helm.sh/hook" in (o["metadata"].get("annotations") or {})]
+    assert kinds(hooks) == sorted(
+        ["ClusterRole", "ClusterRoleBinding", "Job", "Job", "Role", "RoleBinding", "ServiceAccount"]
+    )
+    jobs = {o["metadata"]["annotations"]["helm.sh/hook"]: o for o in hooks if o["kind"] == "Job"}
+    assert set(jobs) == {"pre-delete", "post-delete"}
+    for phase, job in jobs.items():
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == ["uninstall", "--phase", phase]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    rbac = [o for o in hooks if o["kind"] != "Job"]
+    # The identity exists before the Jobs run, and only while a hook runs.
+    for obj in rbac:
+        annotations = obj["metadata"]["annotations"]
+        assert int(annotations["helm.sh/hook-weight"]) < 0
+        assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
+    rules = find(rbac, "ClusterRole")["rules"]
+    webhook_rule = next(r for r in rules if "mutatingwebhookconfigurations" in r["resources"])
+    assert webhook_rule["resourceNames"] == ["otel-injector"]
 
 
 def test_repair_values_reach_the_settings_and_rbac_grants_only_rollouts(render: Render) -> None:

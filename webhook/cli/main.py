@@ -83,6 +83,13 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     parser = sub.add_parser("stale", help="list injected pods whose collector config or image is out of date")
     stale.add_arguments(parser)
     parser.set_defaults(run=stale.run)
+    from webhook.cli import uninstall
+
+    parser = sub.add_parser(
+        "uninstall", help="the chart's uninstall hooks: webhook configuration first, then leftovers"
+    )
+    uninstall.add_arguments(parser)
+    parser.set_defaults(run=uninstall.run)
     # The demo is the test bench's, not the product's: say where it is instead of "invalid choice".
     demo = sub.add_parser("demo", help=argparse.SUPPRESS)
     demo.set_defaults(run=_demo_moved)

@@ -59,6 +59,11 @@ NODE_CONTROLLERS = (
     "pod-garbage-collector-controller",
     "endpointslice-controller",
     "serviceaccount-controller",
+    # kube-root-ca.crt in every namespace: part of each pod's projected token volume.
+    "root-ca-certificate-publisher-controller",
+    # PodDisruptionBudget status: without it disruptionsAllowed stays 0 and every
+    # eviction (kubectl drain) is refused.
+    "disruption-controller",
 )
 MAX_NODES = len(NODE_ADDRESSES)
 LOCK_NAME = "node-run.lock"
@@ -171,6 +176,14 @@ class NodeCluster(ControlPlane):
             # The node's name would go to the machine's resolver; its address is known.
             "--kubelet-preferred-address-types=InternalIP",
         ]
+
+    def apiserver_pod_address(self) -> str | None:
+        # Pods (the chart's injector) reach it as 10.0.0.1:443 through kube-proxy.
+        return self.node_address
+
+    def controller_manager_args(self) -> list[str]:
+        # The CA the root-ca publisher writes into kube-root-ca.crt of every namespace.
+        return [f"--root-ca-file={self.ca_cert_path}"]
 
     def launch_argv(self, argv: list[str]) -> list[str]:
         return self.namespaces.argv(argv)
