@@ -14,9 +14,12 @@ pytestmark = pytest.mark.e2e
 
 
 def test_teardown_restores_the_machine() -> None:
-    cluster = NodeCluster()
-    before = hoststate.capture()
+    # The snapshot is taken once the node lock is held: taken before, another node run that
+    # this one waits for would still be in it, and its teardown would look like ours failing.
+    cluster = NodeCluster(capture_host_state=True)
     with cluster:
+        before = cluster.host_state_before
+        assert before is not None
         workdir = str(cluster.workdir)
         install(cluster)
         cluster.kubectl("create", "namespace", "teardown")

@@ -123,7 +123,12 @@ class NodeCluster(ControlPlane):
     every node's containerd after those three, before kubelet starts.
     """
 
-    def __init__(self, *, nodes: int = 1, extra_images: Sequence[Image] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *, nodes: int = 1, extra_images: Sequence[Image] = (), capture_host_state: bool = False, **kwargs: Any
+    ) -> None:
+        """``capture_host_state``: snapshot the machine (:attr:`host_state_before`) once the
+        node lock is held, so a teardown check compares with what this run found, not with
+        another run's state that was still there while this one waited for the lock."""
         if not 1 <= nodes <= MAX_NODES:
             raise ValueError(f"nodes must be between 1 and {MAX_NODES}")
         super().__init__(**kwargs)
@@ -134,6 +139,8 @@ class NodeCluster(ControlPlane):
         self._namespaces: RunNamespaces | None = None
         self._relays: list[ManagedProcess] = []
         self._extra_images = tuple(extra_images)
+        self._capture_host_state = capture_host_state
+        self.host_state_before: hoststate.HostState | None = None
 
     # -- hooks of ControlPlane ----------------------------------------------------------
 
@@ -199,6 +206,8 @@ class NodeCluster(ControlPlane):
         left = runrecord.reap(self._record_path)
         if left is not None:
             self._log(f"[node] cleaned up after a run that did not finish: {left.workdir}")
+        if self._capture_host_state:
+            self.host_state_before = hoststate.capture()
         self._record = runrecord.RunRecord(workdir=str(self.workdir), sysctls=hoststate.read_sysctls())
         self._record.save(self._record_path)
         self._namespaces = RunNamespaces(self.workdir)
