@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -182,3 +183,16 @@ def stale_report(cluster: NodeCluster, namespace: str) -> tuple[int, dict[str, A
         return result.returncode, json.loads(result.stdout or "{}")
     except ValueError as exc:
         raise AssertionError(f"stale printed no JSON ({result.returncode}): {result.stdout}{result.stderr}") from exc
+
+
+@contextmanager
+def running(thread: threading.Thread, stop: threading.Event, join_timeout: float = 5.0) -> Iterator[None]:
+    """Run ``thread`` (a poller that returns once ``stop`` is set) for the block; stop and
+    join it however the block ends, so a failed wait cannot leave it polling a cluster that
+    is being torn down."""
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(join_timeout)

@@ -3,7 +3,6 @@ creations at a steady rate go on with the sidecar throughout."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import threading
@@ -15,7 +14,7 @@ import pytest
 from bench.localcluster.chartinstall import ChartRelease, WebhookImage
 from bench.localcluster.node.cluster import NodeCluster
 from tests.helm.conftest import start
-from tests.helm.support import injector_pods, is_ready, scenario, traced_namespace, wait_settled
+from tests.helm.support import injector_pods, is_ready, running, scenario, traced_namespace, wait_settled
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -24,18 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 @pytest.fixture(scope="module")
 def release(image: WebhookImage) -> Iterator[ChartRelease]:
     yield from start(image, nodes=2)
-
-
-@contextlib.contextmanager
-def _stopping(stop: threading.Event, thread: threading.Thread) -> Iterator[None]:
-    """Stop and join ``thread`` however the block ends, so a failed wait cannot leave the
-    sampler polling a cluster that is being torn down."""
-    try:
-        yield
-    finally:
-        stop.set()
-        if thread.is_alive():
-            thread.join(5)
 
 
 def _evict(cluster: NodeCluster, pod: str) -> tuple[int, str]:
@@ -87,8 +74,7 @@ def test_drain_respects_the_pdb(release: ChartRelease) -> None:
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    with scenario(cluster, namespace, "drain (2 nodes)") as run, _stopping(stop, sampler):
-        sampler.start()
+    with scenario(cluster, namespace, "drain (2 nodes)") as run, running(sampler, stop):
         argv = [
             str(cluster.binaries.kubectl),
             "--kubeconfig",

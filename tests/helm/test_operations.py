@@ -21,6 +21,7 @@ from tests.helm.support import (
     injector_pods,
     is_ready,
     kill_container,
+    running,
     scenario,
     stale_report,
     traced_namespace,
@@ -275,17 +276,15 @@ def test_helm_uninstall_removes_the_webhook_first_and_leaves_nothing(
             time.sleep(0.1)
 
     watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
 
     def notes(run: object) -> str:
         return "pods after the webhook configuration went are created without the sidecar, as asked"
 
-    try:
-        with scenario(cluster, load_namespace, "helm uninstall", notes=notes) as run:
-            out = release.uninstall()
-    finally:
-        stop.set()
-        watcher.join(10)
+    with (
+        running(watcher, stop, join_timeout=10),
+        scenario(cluster, load_namespace, "helm uninstall", notes=notes) as run,
+    ):
+        out = release.uninstall()
     print(out.stdout, out.stderr)
     assert set(seen) == {"webhook gone", "deployment going"}, seen
     assert seen["webhook gone"] < seen["deployment going"], seen
